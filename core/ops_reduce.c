@@ -1,0 +1,124 @@
+/* core/ops_reduce.c: reductions over dims (sum, mean) and sum_to, the
+ * reduction that undoes broadcasting in backward. A reduction lays its input
+ * out as contiguous (kept, reduced) and reduces rows. */
+#include <string.h>
+
+#include "core/dispatch.h"
+#include "core/impl.h"
+#include "core/ops_impl.h"
+
+uint32_t ig__dims_mask(const char *op, const ig_tensor *a, int ndims, const int *dims) {
+    if (ndims == 0) return a->ndim ? (1u << a->ndim) - 1 : 0;
+    uint32_t m = 0;
+    for (int i = 0; i < ndims; i++) m |= 1u << ig__dim(op, a, dims[i]);
+    return m;
+}
+
+int ig__reduced_shape(const ig_tensor *a, uint32_t mask, bool keepdim, int64_t *shape) {
+    int n = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (mask & (1u << d)) {
+            if (keepdim) shape[n++] = 1;
+        } else {
+            shape[n++] = a->shape[d];
+        }
+    }
+    return n;
+}
+
+ig_tensor *ig__reduce_layout(ig_tensor *a, uint32_t mask, int64_t *rows, int64_t *cols) {
+    int perm[IG_MAX_DIMS], k = 0;
+    *rows = 1;
+    *cols = 1;
+    for (int d = 0; d < a->ndim; d++)
+        if (!(mask & (1u << d))) {
+            perm[k++] = d;
+            *rows *= a->shape[d];
+        }
+    for (int d = 0; d < a->ndim; d++)
+        if (mask & (1u << d)) {
+            perm[k++] = d;
+            *cols *= a->shape[d];
+        }
+    return ig_contiguous(ig_permute(a, perm));
+}
+
+/* ---- sum and mean ---- */
+
+typedef struct reduce_attrs {
+    uint32_t mask;
+    bool keepdim, mean;
+} reduce_attrs;
+
+static ig_status sum_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, int n_out,
+                             ig_tensor **out) {
+    (void)n_in, (void)n_out;
+    const reduce_attrs *at = IG_ATTRS(ctx, reduce_attrs);
+    ig_tensor *a = in[0];
+    int64_t shape[IG_MAX_DIMS], rows, cols;
+    int nd = ig__reduced_shape(a, at->mask, at->keepdim, shape);
+    bool native = a->dtype == IG_F32 || a->dtype == IG_F64;
+    ig_tensor *x = ig__reduce_layout(native ? a : ig_to(a, IG_F32, a->device), at->mask, &rows, &cols);
+    ig_tensor *r = ig__tensor_new(nd, shape, x ? x->dtype : a->dtype, a->device);
+    if (!x || !r) return ig_last_status();
+    double scale = at->mean ? 1.0 / (double)(cols ? cols : 1) : 1.0;
+    ig_kt kr = ig__kt(r), kx = ig__kt(x);
+    ig_status st = IG_OK;
+    if (rows * cols == 0 && r->numel) st = ig_fill_(r, 0.0);
+    else if (a->device.kind == IG_DEV_CPU) ig_cpu_sum_rows(&kr, &kx, rows, cols, scale);
+    else st = IG__CUDA(sum_rows, &kr, &kx, rows, cols, scale);
+    if (st != IG_OK) return st;
+    out[0] = native ? r : ig_to(r, a->dtype, a->device);
+    return out[0] ? IG_OK : ig_last_status();
+}
+
+static void sum_backward(ig_op_ctx *ctx, int n_out, ig_tensor *const *gout, int n_in,
+                         ig_tensor **gin) {
+    (void)n_out, (void)n_in;
+    const reduce_attrs *at = IG_ATTRS(ctx, reduce_attrs);
+    int nd = ig_op_ctx_input_ndim(ctx, 0);
+    const int64_t *in_shape = ig_op_ctx_input_shape(ctx, 0);
+    int64_t kshape[IG_MAX_DIMS], cols = 1;
+    for (int d = 0; d < nd; d++) {
+        bool red = at->mask & (1u << d);
+        kshape[d] = red ? 1 : in_shape[d];
+        if (red) cols *= in_shape[d];
+    }
+    ig_tensor *g = ig_reshape(gout[0], nd, kshape);
+    if (at->mean) g = ig_mul_scalar(g, 1.0 / (double)(cols ? cols : 1));
+    gin[0] = ig_expand(g, nd, in_shape);
+}
+
+static const ig_op_def sum_op = {"sum", {sum_forward, sum_forward}, sum_backward};
+static const ig_op_def mean_op = {"mean", {sum_forward, sum_forward}, sum_backward};
+
+static ig_tensor *reduce(const ig_op_def *def, ig_tensor *a, int ndims, const int *dims,
+                         bool keepdim, bool mean) {
+    if (!a) return NULL;
+    IG_CHECK(ig_dtype_is_float(a->dtype), "%s: %s is not floating", def->name, ig__describe(a));
+    reduce_attrs at = {ig__dims_mask(def->name, a, ndims, dims), keepdim, mean};
+    return ig_op_call(def, 1, &a, &at, sizeof at);
+}
+
+ig_tensor *ig_sum(ig_tensor *a, int ndims, const int *dims, bool keepdim) {
+    return reduce(&sum_op, a, ndims, dims, keepdim, false);
+}
+ig_tensor *ig_mean(ig_tensor *a, int ndims, const int *dims, bool keepdim) {
+    return reduce(&mean_op, a, ndims, dims, keepdim, true);
+}
+ig_tensor *ig_sum_all(ig_tensor *a) { return ig_sum(a, 0, NULL, false); }
+ig_tensor *ig_mean_all(ig_tensor *a) { return ig_mean(a, 0, NULL, false); }
+
+ig_tensor *ig_sum_to(ig_tensor *a, int ndim, const int64_t *shape) {
+    if (!a) return NULL;
+    IG_CHECK(ndim <= a->ndim, "sum_to: %s cannot reduce to %d dims", ig__describe(a), ndim);
+    int lead = a->ndim - ndim, dims[IG_MAX_DIMS], n = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (d < lead) dims[n++] = d;
+        else if (shape[d - lead] == 1 && a->shape[d] != 1) dims[n++] = d;
+        else IG_CHECK(shape[d - lead] == a->shape[d], "sum_to: %s does not reduce to size %lld in dim %d",
+                      ig__describe(a), (long long)shape[d - lead], d);
+    }
+    if (n == 0) return ig_reshape(a, ndim, shape);
+    return ig_reshape(ig_sum(a, n, dims, true), ndim, shape);
+}

@@ -1,0 +1,8 @@
+/* ignis/ignis.h: everything a training program needs, in one include. */
+#ifndef IGNIS_IGNIS_H
+#define IGNIS_IGNIS_H
+#include "ignis/status.h"
+#include "ignis/tensor.h"
+#include "ignis/autograd.h"
+#include "ignis/ops.h"
+#endif

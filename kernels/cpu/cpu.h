@@ -1,0 +1,31 @@
+/* kernels/cpu/cpu.h: the CPU backend, the readable reference that every other
+ * backend is tested against. Kernels take ig_kt geometries; the output is
+ * written (=), never accumulated, unless a kernel says otherwise. f32 and f64
+ * are native; the core converts other floating dtypes to f32 around a call. */
+#ifndef IGNIS_KERNELS_CPU_H
+#define IGNIS_KERNELS_CPU_H
+
+#include "kernels/kernels.h"
+
+/* dst <- src elementwise; src strides already broadcast to dst's shape; any
+ * dtypes (floats round to nearest even, ints truncate). */
+void ig_cpu_copy(const ig_kt *dst, const ig_kt *src);
+/* Every element of dst <- v. */
+void ig_cpu_fill(const ig_kt *dst, double v);
+/* out <- a OP b; a and b strides broadcast to out's shape; f32/f64/i32/i64/u8. */
+void ig_cpu_binary(ig_binop op, const ig_kt *out, const ig_kt *a, const ig_kt *b);
+/* Philox normal / uniform numbers: element i (row-major) uses counter offset+i. */
+void ig_cpu_randn(const ig_kt *out, uint64_t seed, uint64_t offset, double mean, double std);
+void ig_cpu_rand(const ig_kt *out, uint64_t seed, uint64_t offset, double lo, double hi);
+
+/* out <- f(x) elementwise; out and x of one shape (any strides); f32/f64. */
+void ig_cpu_unary(ig_unop op, const ig_kt *out, const ig_kt *x, double alpha);
+/* gin <- gout * f'(x) (=, not +=); all four of one shape; y = f(x) is passed
+ * for ops whose derivative is cheaper from the output (exp, tanh, sigmoid). */
+void ig_cpu_unary_backward(ig_unop op, const ig_kt *gin, const ig_kt *gout, const ig_kt *x,
+                           const ig_kt *y, double alpha);
+/* out[r] = scale * sum_c in[r, c]; in (rows, cols) and out (rows) contiguous;
+ * f32 accumulates in double. */
+void ig_cpu_sum_rows(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, double scale);
+
+#endif
