@@ -4,6 +4,7 @@
 #ifndef IGNIS_KERNELS_H
 #define IGNIS_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ignis/tensor.h"
@@ -30,6 +31,26 @@ typedef enum ig_binop {
     IG_BIN_LT,
     IG_BINOP_COUNT
 } ig_binop;
+
+/* Row-major batched GEMM, the contract of both backends:
+ *   for b in [0, batch): C_b = alpha * op(A_b) @ op(B_b) + beta * C_b
+ * op(A_b) is (m, k): A_b stored (m, k) with row stride lda, or, when trans_a,
+ * stored (k, m) with row stride lda; likewise op(B_b) is (k, n). Matrix b of
+ * each operand starts stride_* elements after matrix b-1 (0: shared). C is
+ * (m, n) with row stride ldc. dtype: f32 or f64 (CPU); f32 or bf16 (CUDA,
+ * accumulating in f32). All three operands share the dtype. */
+typedef struct ig_gemm_args {
+    ig_dtype dtype;
+    bool trans_a, trans_b;
+    int64_t m, n, k, batch;
+    const void *a;
+    int64_t lda, stride_a;
+    const void *b;
+    int64_t ldb, stride_b;
+    void *c;
+    int64_t ldc, stride_c;
+    double alpha, beta;
+} ig_gemm_args;
 
 /* Unary op codes (alpha is the scalar of the scalar forms). Grow at the end. */
 typedef enum ig_unop {

@@ -28,4 +28,25 @@ void ig_cpu_unary_backward(ig_unop op, const ig_kt *gin, const ig_kt *gout, cons
  * f32 accumulates in double. */
 void ig_cpu_sum_rows(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, double scale);
 
+/* ---- the kernels below are the nn family (matmul, softmax, losses) ---- */
+void ig_cpu_gemm(const ig_gemm_args *g);
+/* Over the last dim of contiguous (rows, cols) data: out = softmax(in), or
+ * log_softmax(in) when log. f32/f64. */
+void ig_cpu_softmax_forward(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, bool log);
+/* gin = y * (gout - sum(gout * y)) (softmax), or gin = gout - exp(y) * sum(gout)
+ * (log_softmax; y is the log-probabilities). All (rows, cols) contiguous. */
+void ig_cpu_softmax_backward(const ig_kt *gin, const ig_kt *gout, const ig_kt *y, int64_t rows,
+                             int64_t cols, bool log);
+/* losses[r] = -(1 - s) logp[r, t_r] - (s / cols) sum_c logp[r, c], and 0 where
+ * t_r == ignore_index; logits (rows, cols) contiguous f32/f64, targets (rows)
+ * contiguous i64, losses (rows) in the logits' dtype. s = label smoothing. */
+void ig_cpu_cross_entropy_forward(const ig_kt *losses, const ig_kt *logits, const ig_kt *targets,
+                                  int64_t rows, int64_t cols, int64_t ignore_index,
+                                  double smoothing);
+/* glogits[r, c] = gloss[r] * (softmax[r, c] - (1 - s) [c == t_r] - s / cols),
+ * and 0 on ignored rows; gloss (rows) contiguous. Written (=). */
+void ig_cpu_cross_entropy_backward(const ig_kt *glogits, const ig_kt *logits,
+                                   const ig_kt *targets, const ig_kt *gloss, int64_t rows,
+                                   int64_t cols, int64_t ignore_index, double smoothing);
+
 #endif
