@@ -146,7 +146,26 @@ static void push(vec *v, void *x) {
     v->items[v->n++] = x;
 }
 
-static _Thread_local vec deferred_leaves; /* leaves reached by nested passes */
+static _Thread_local vec deferred_leaves;
+
+/* The slots for a record's output gradients: inline for one or two outputs. */
+static void grads_open(ig__node *n) {
+    int k = n->ctx.n_out;
+    if (k <= 2) {
+        n->grads = n->grads_inline;
+        n->grads[0] = n->grads[1] = NULL;
+    } else {
+        n->grads = calloc((size_t)k, sizeof(ig_tensor *));
+        IG_CHECK(n->grads, "backward: out of host memory");
+    }
+}
+
+static void grads_close(ig__node *n) {
+    for (int j = 0; j < n->ctx.n_out; j++)
+        if (n->grads[j]) ig__tensor_release(n->grads[j]);
+    if (n->grads != n->grads_inline) free(n->grads);
+    n->grads = NULL;
+} /* leaves reached by nested passes */
 
 ig_tensor *ig__reduce_grad(const ig_op_ctx *ctx, int i, ig_tensor *g) {
     const ig__edge *e = &ctx->edges[i];
@@ -203,8 +222,7 @@ static ig_status run(ig_tensor *root, ig_tensor *seed, bool retain) {
     }
 
     /* 2. run records whose output gradients are complete */
-    rn->grads = calloc((size_t)rn->ctx.n_out, sizeof(ig_tensor *));
-    IG_CHECK(rn->grads, "backward: out of host memory");
+    grads_open(rn);
     rn->grads[root->out_index] = seed;
     ig__tensor_retain(seed);
     push(&ready, rn);
@@ -239,10 +257,7 @@ static ig_status run(ig_tensor *root, ig_tensor *seed, bool retain) {
             if (e->node) {
                 ig__node *p = e->node;
                 if (g) {
-                    if (!p->grads) {
-                        p->grads = calloc((size_t)p->ctx.n_out, sizeof(ig_tensor *));
-                        IG_CHECK(p->grads, "backward: out of host memory");
-                    }
+                    if (!p->grads) grads_open(p);
                     ig_tensor **slot = &p->grads[e->out_index];
                     if (*slot) {
                         ig_tensor *sum = ig_add(*slot, g);
@@ -254,34 +269,22 @@ static ig_status run(ig_tensor *root, ig_tensor *seed, bool retain) {
                     *slot = g;
                 }
                 if (--p->pending == 0) {
-                    if (p->grads) push(&ready, p);
-                    else {
-                        /* nothing reached it: still release its children's counts */
-                        p->grads = calloc((size_t)p->ctx.n_out, sizeof(ig_tensor *));
-                        push(&ready, p);
-                    }
+                    /* even when no gradient reached it, it runs to release its inputs' counts */
+                    if (!p->grads) grads_open(p);
+                    push(&ready, p);
                 }
             } else if (e->leaf) {
                 leaf_contribution(e->leaf, g, pass);
             }
         }
         if (gin != gin_inline) free(gin);
-        for (int j = 0; j < ctx->n_out; j++)
-            if (n->grads[j]) ig__tensor_release(n->grads[j]);
-        free(n->grads);
-        n->grads = NULL;
+        grads_close(n);
         if (!retain) ig__node_release_saved(n);
         ig_scope_end(s);
         if (st != IG_OK) break;
     }
     /* on failure, drop what is still waiting */
-    for (int k = 0; k < ready.n; k++) {
-        ig__node *n = ready.items[k];
-        for (int j = 0; n->grads && j < n->ctx.n_out; j++)
-            if (n->grads[j]) ig__tensor_release(n->grads[j]);
-        free(n->grads);
-        n->grads = NULL;
-    }
+    for (int k = 0; k < ready.n; k++) grads_close(ready.items[k]);
     free(stack.items);
     free(ready.items);
     return st;

@@ -156,6 +156,7 @@ struct ig__node {
     int pending;
     uint32_t pass;
     ig_tensor **grads;  /* accumulated output gradients, n_out of them */
+    ig_tensor *grads_inline[2];
     ig__edge *out_meta; /* shapes of the outputs, when n_out > 1 */
 };
 

@@ -1,5 +1,6 @@
 /* kernels/cpu/binary.c: out = a OP b with broadcasting, the CPU reference for
- * every binary elementwise op. Large outputs split rows across OpenMP threads. */
+ * every binary elementwise op. Large outputs split into tasks (chunks of
+ * rows) across OpenMP threads; small ones run serially. */
 #include <math.h>
 
 #include "kernels/cpu/cpu.h"
@@ -7,17 +8,16 @@
 
 #define APPLY(T, OP, EXPR)                                                    \
     case OP:                                                                  \
-        for (int64_t i = 0; i < inner; i++) {                                 \
+        for (int64_t i = 0; i < n; i++) {                                     \
             T x = pa[i * sa], y = pb[i * sb];                                 \
             po[i * so] = (T)(EXPR);                                           \
         }                                                                     \
         break;
 
 #define BINARY_LOOP(T)                                                        \
-    _Pragma("omp parallel for if (rows * inner > 65536) schedule(static)")    \
-    for (int64_t r = 0; r < rows; r++) {                                      \
+    IG_PARALLEL_FOR(t, tasks, tasks > 1 && out_n > IG_PARALLEL_MIN,           \
         int64_t off[3];                                                       \
-        ig_iter_row_offsets(&it, r, off);                                     \
+        int64_t n = ig_iter_task(&it, t, off);                                \
         T *po = (T *)out->data + off[0];                                      \
         const T *pa = (const T *)a->data + off[1];                            \
         const T *pb = (const T *)b->data + off[2];                            \
@@ -33,14 +33,13 @@
             APPLY(T, IG_BIN_GT, x > y)                                        \
             APPLY(T, IG_BIN_LT, x < y)                                        \
         default: break;                                                       \
-        }                                                                     \
-    }
+        })
 
 void ig_cpu_binary(ig_binop op, const ig_kt *out, const ig_kt *a, const ig_kt *b) {
     const int64_t *st[3] = {out->strides, a->strides, b->strides};
     ig_iter it;
     ig_iter_init(&it, out->ndim, out->shape, 3, st);
-    int64_t rows = ig_iter_rows(&it), inner = it.shape[it.ndim - 1];
+    int64_t tasks = ig_iter_tasks(&it), out_n = ig_iter_rows(&it) * it.shape[it.ndim - 1];
     int64_t so = it.strides[0][it.ndim - 1], sa = it.strides[1][it.ndim - 1],
             sb = it.strides[2][it.ndim - 1];
     switch (out->dtype) {

@@ -64,4 +64,39 @@ static inline void ig_iter_row_offsets(const ig_iter *it, int64_t row, int64_t *
     }
 }
 
+/* Work is split into tasks: a task is a chunk of at most IG_ITER_CHUNK
+ * elements of one inner row, so one long contiguous row parallelizes too. */
+#define IG_ITER_CHUNK 8192
+
+static inline int64_t ig_iter_tasks(const ig_iter *it) {
+    int64_t inner = it->shape[it->ndim - 1];
+    return ig_iter_rows(it) * ((inner + IG_ITER_CHUNK - 1) / IG_ITER_CHUNK);
+}
+
+/* Offsets of each operand at the start of task t, and its length. */
+static inline int64_t ig_iter_task(const ig_iter *it, int64_t t, int64_t *off) {
+    int64_t inner = it->shape[it->ndim - 1];
+    int64_t per_row = (inner + IG_ITER_CHUNK - 1) / IG_ITER_CHUNK;
+    int64_t row = t / per_row, start = (t % per_row) * IG_ITER_CHUNK;
+    ig_iter_row_offsets(it, row, off);
+    for (int k = 0; k < it->nops; k++) off[k] += start * it->strides[k][it->ndim - 1];
+    return inner - start < IG_ITER_CHUNK ? inner - start : IG_ITER_CHUNK;
+}
+
+/* Runs the statements after `big` for r in [0, n), on all OpenMP threads when
+ * `big` holds and serially otherwise: entering a parallel region (even with
+ * an if clause that fails) costs more than a whole tiny op. */
+#define IG_PARALLEL_FOR(r, n, big, ...)                                       \
+    do {                                                                      \
+        if (big) {                                                            \
+            _Pragma("omp parallel for schedule(static)")                      \
+            for (int64_t r = 0; r < (n); r++) { __VA_ARGS__ }                 \
+        } else {                                                              \
+            for (int64_t r = 0; r < (n); r++) { __VA_ARGS__ }                 \
+        }                                                                     \
+    } while (0)
+
+/* Work above which a kernel goes parallel (elements touched). */
+#define IG_PARALLEL_MIN 32768
+
 #endif
