@@ -28,7 +28,7 @@ class Block(nn.Module):
         x = x + s.proj(y.transpose(1, 2).reshape(b, t, C))
         return x + s.fc2(F.gelu(s.fc(s.ln2(x)), approximate="tanh"))
 
-for sdpa in (False, True):
+for sdpa in (False, True) if hasattr(F, "scaled_dot_product_attention") else (False,):
     m = Block(sdpa)
     x = torch.randn(B, T, C, requires_grad=True); g = torch.randn(B, T, C)
     bf = bfb = 1e30

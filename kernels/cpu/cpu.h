@@ -28,7 +28,7 @@ void ig_cpu_unary_backward(ig_unop op, const ig_kt *gin, const ig_kt *gout, cons
  * f32 accumulates in double. */
 void ig_cpu_sum_rows(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, double scale);
 
-/* ---- the kernels below are the nn family (matmul, softmax, losses) ---- */
+/* ---- the kernels below are the nn family (matmul, softmax, losses, norms) ---- */
 void ig_cpu_gemm(const ig_gemm_args *g);
 /* Over the last dim of contiguous (rows, cols) data: out = softmax(in), or
  * log_softmax(in) when log. f32/f64. */
@@ -48,5 +48,23 @@ void ig_cpu_cross_entropy_forward(const ig_kt *losses, const ig_kt *logits, cons
 void ig_cpu_cross_entropy_backward(const ig_kt *glogits, const ig_kt *logits,
                                    const ig_kt *targets, const ig_kt *gloss, int64_t rows,
                                    int64_t cols, int64_t ignore_index, double smoothing);
+
+/* Layer norm (rms false) or RMS norm (rms true) over the last dim of
+ * contiguous (rows, cols) x: y = (x - mean) rstd w + b with rstd =
+ * 1 / sqrt(var + eps), var the population variance; RMS norm takes mean = 0,
+ * so rstd = 1 / sqrt(mean(x^2) + eps), and no b. w and b (cols) may be NULL
+ * (1 and 0); mean (rows; NULL for RMS norm) and rstd (rows) are saved for
+ * backward. All contiguous, of x's dtype (f32/f64); statistics in double.
+ * Written (=). */
+void ig_cpu_norm_forward(const ig_kt *y, const ig_kt *mean, const ig_kt *rstd, const ig_kt *x,
+                         const ig_kt *w, const ig_kt *b, int64_t rows, int64_t cols, double eps,
+                         bool rms);
+/* Its backward in one pass over the rows: dx and, each unless NULL, dw and db
+ * (cols), all written (=). work (parts, 2 cols) f64 holds the sums of dw and db
+ * over `parts` blocks of rows, added up in order afterwards, so results do not
+ * depend on the thread count; NULL when dw and db are. */
+void ig_cpu_norm_backward(const ig_kt *dx, const ig_kt *dw, const ig_kt *db, const ig_kt *work,
+                          const ig_kt *gy, const ig_kt *x, const ig_kt *mean, const ig_kt *rstd,
+                          const ig_kt *w, int64_t rows, int64_t cols, bool rms);
 
 #endif
