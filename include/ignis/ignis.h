@@ -5,4 +5,5 @@
 #include "ignis/tensor.h"
 #include "ignis/autograd.h"
 #include "ignis/ops.h"
+#include "ignis/cuda.h"
 #endif

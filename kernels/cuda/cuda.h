@@ -3,7 +3,8 @@
  * (ig_cuda_current_stream), returns once enqueued, and checks the launch.
  * Semantics and layouts are those of the CPU kernel of the same name
  * (kernels/cpu/cpu.h); dtypes: f32 and bf16 (bf16 computes in f32), plus
- * what each says. Implemented in kernels/cuda/*.cu and core/cuda_runtime.c.
+ * what each says. Implemented in the .cu files of kernels/cuda and in
+ * core/cuda_runtime.c.
  *
  * Rule for the op files: call IG__CUDA(name, ...) only for a name declared
  * here; everything declared here is implemented (the CUDA build links it). */
