@@ -5,6 +5,13 @@
 #include "core/impl.h"
 #include "kernels/kernels.h"
 
+/* The dtype a device's kernels compute `t` in: f32 and f64 on the CPU, f32
+ * and bf16 on CUDA; any other floating dtype computes in f32. */
+static inline ig_dtype ig__kernel_dtype(ig_dtype t, ig_device dev) {
+    ig_dtype native = dev.kind == IG_DEV_CPU ? IG_F64 : IG_BF16;
+    return t == IG_F32 || t == native ? t : IG_F32;
+}
+
 /* out <- a OP b (a, b broadcast to out); any device; bf16/f16 on CPU via f32. */
 ig_status ig__binary_apply(ig_binop op, ig_tensor *out, const ig_tensor *a, const ig_tensor *b);
 

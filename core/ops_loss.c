@@ -101,8 +101,7 @@ static ig_status ce_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, int 
     ig_tensor *logits = in[0];
     ig_device dev = logits->device;
     bool cpu = dev.kind == IG_DEV_CPU;
-    ig_dtype native = cpu ? IG_F64 : IG_BF16;
-    ig_dtype dt = logits->dtype == IG_F32 || logits->dtype == native ? logits->dtype : IG_F32;
+    ig_dtype dt = ig__kernel_dtype(logits->dtype, dev);
     int64_t cols = logits->shape[logits->ndim - 1], rows = logits->numel / cols;
     ig_scope *s = ig_scope_begin();
     ig_tensor *x = ig_contiguous(logits->dtype == dt ? logits : ig_to(logits, dt, dev));

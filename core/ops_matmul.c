@@ -14,12 +14,6 @@
 #include "core/ops_impl.h"
 #include "kernels/cpu/iter.h"
 
-/* The dtypes a backend's GEMM takes; others compute in f32. */
-static ig_dtype gemm_dtype(ig_dtype t, ig_device dev) {
-    bool ok = dev.kind == IG_DEV_CPU ? t == IG_F32 || t == IG_F64 : t == IG_F32 || t == IG_BF16;
-    return ok ? t : IG_F32;
-}
-
 /* The kernel view of t as matrices: a 1-D t is one row. */
 static ig_kt mat_kt(const ig_tensor *t) {
     ig_kt k = ig__kt(t);
@@ -163,7 +157,7 @@ static ig_status matmul_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, 
     }
     shape[nb] = a->shape[a->ndim - 2];
     shape[nb + 1] = b->shape[b->ndim - 1];
-    ig_dtype dt = gemm_dtype(a->dtype, a->device);
+    ig_dtype dt = ig__kernel_dtype(a->dtype, a->device);
     ig_scope *s = ig_scope_begin();
     ig_tensor *ca = operand(a, dt), *cb = operand(b, dt);
     ig_tensor *r = ca && cb ? ig__tensor_new(nb + 2, shape, dt, a->device) : NULL;
@@ -223,7 +217,7 @@ static ig_status linear_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, 
     int64_t shape[IG_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
     shape[x->ndim - 1] = w->shape[0];
-    ig_dtype dt = gemm_dtype(x->dtype, x->device);
+    ig_dtype dt = ig__kernel_dtype(x->dtype, x->device);
     ig_scope *s = ig_scope_begin();
     ig_tensor *cx = operand(x, dt), *cw = operand(w, dt);
     ig_tensor *r = cx && cw ? ig__tensor_new(x->ndim, shape, dt, x->device) : NULL;

@@ -11,12 +11,6 @@
 #include "core/impl.h"
 #include "core/ops_impl.h"
 
-/* The dtype the device's kernels compute t in. */
-static ig_dtype kernel_dtype(const ig_tensor *t) {
-    ig_dtype native = t->device.kind == IG_DEV_CPU ? IG_F64 : IG_BF16;
-    return t->dtype == IG_F32 || t->dtype == native ? t->dtype : IG_F32;
-}
-
 /* t as contiguous data of dtype dt with dim d moved last (d < 0: kept). */
 static ig_tensor *rows_of(ig_tensor *t, int d, ig_dtype dt) {
     if (d >= 0 && d != t->ndim - 1) t = ig_transpose(t, d, -1);
@@ -36,7 +30,7 @@ static ig_status softmax_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in,
     const softmax_attrs *at = IG_ATTRS(ctx, softmax_attrs);
     ig_tensor *x = in[0];
     ig_scope *s = ig_scope_begin();
-    ig_tensor *xr = rows_of(x, at->dim, kernel_dtype(x));
+    ig_tensor *xr = rows_of(x, at->dim, ig__kernel_dtype(x->dtype, x->device));
     ig_tensor *y = xr ? ig__tensor_new(xr->ndim, xr->shape, xr->dtype, x->device) : NULL;
     ig_status st = y ? IG_OK : ig_last_status();
     if (st == IG_OK && y->numel) {
@@ -100,7 +94,7 @@ static ig_status norm_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, in
     (void)n_in, (void)n_out;
     const norm_attrs *at = IG_ATTRS(ctx, norm_attrs);
     ig_tensor *x = in[0];
-    ig_dtype dt = kernel_dtype(x);
+    ig_dtype dt = ig__kernel_dtype(x->dtype, x->device);
     int64_t cols = x->shape[x->ndim - 1], rows = cols ? x->numel / cols : 0;
     ig_scope *s = ig_scope_begin();
     ig_tensor *xc = rows_of(x, -1, dt);

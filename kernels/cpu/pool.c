@@ -1,15 +1,13 @@
-/* kernels/cpu/pool.c: max and average pooling over the last two dims, and
- * the dropout mask. x (P planes of H x W), out (P planes of Ho x Wo), argmax
+/* kernels/cpu/pool.c: max and average pooling over the last two dims.
+ * x (P planes of H x W), out (P planes of Ho x Wo), argmax
  * i64 of out's shape; all contiguous, one float dtype; outputs written (=).
  * Windows are clipped to the input, never empty (padding <= kernel / 2).
  * A window starts at (oh s - pad, ow s - pad) and spans kernel x kernel;
  * planes run in parallel, and each plane's gradient stays in its plane, so
- * backward needs no atomics. Dropout draws element i from Philox counter
- * offset + i (kernels/philox.h), the numbers ig_rand gives at that offset. */
+ * backward needs no atomics. */
 #include <math.h>
 
 #include "kernels/cpu/cpu_conv_attn.h"
-#include "kernels/philox.h"
 
 typedef struct plane_geom {
     int64_t planes, h, w, ho, wo;
@@ -110,25 +108,10 @@ static void window(int64_t o, int s, int pad, int k, int64_t n, int64_t *lo, int
                 }                                                                             \
         }                                                                                     \
     }                                                                                         \
-                                                                                              \
-    /* out = x * keep * scale; draw: first keep = (uniform >= p) */                          \
-    static void dropout_##sfx(int64_t n, real *out, uint8_t *keep, const real *x, bool draw,  \
-                              uint64_t seed, uint64_t offset, double p, real scale) {         \
-        _Pragma("omp parallel for if (n > 65536) schedule(static)")                           \
-        for (int64_t i = 0; i < n; i++) {                                                     \
-            if (draw) keep[i] = (double)ig_philox_uniform(seed, offset + (uint64_t)i) >= p;   \
-            out[i] = keep[i] ? x[i] * scale : 0;                                              \
-        }                                                                                     \
-    }
+
 
 POOL_KERNELS(float, f32)
 POOL_KERNELS(double, f64)
-
-static int64_t numel(const ig_kt *t) {
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-    return n;
-}
 
 #define F32(t) ((float *)(t)->data)
 #define F64(t) ((double *)(t)->data)
@@ -159,17 +142,4 @@ void ig_cpu_avg_pool2d_backward(const ig_kt *gx, const ig_kt *gout, int kernel, 
     plane_geom g = planes_of(gx, gout);
     if (gx->dtype == IG_F64) avg_backward_f64(g, F64(gx), F64(gout), kernel, stride, padding);
     else avg_backward_f32(g, F32(gx), F32(gout), kernel, stride, padding);
-}
-
-void ig_cpu_dropout_forward(const ig_kt *out, const ig_kt *keep, const ig_kt *x, uint64_t seed,
-                            uint64_t offset, double p, double scale) {
-    uint8_t *k = (uint8_t *)keep->data;
-    if (x->dtype == IG_F64) dropout_f64(numel(x), F64(out), k, F64(x), true, seed, offset, p, scale);
-    else dropout_f32(numel(x), F32(out), k, F32(x), true, seed, offset, p, (float)scale);
-}
-
-void ig_cpu_dropout_backward(const ig_kt *gx, const ig_kt *gout, const ig_kt *keep, double scale) {
-    uint8_t *k = (uint8_t *)keep->data;
-    if (gx->dtype == IG_F64) dropout_f64(numel(gx), F64(gx), k, F64(gout), false, 0, 0, 0, scale);
-    else dropout_f32(numel(gx), F32(gx), k, F32(gout), false, 0, 0, 0, (float)scale);
 }
