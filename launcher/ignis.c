@@ -1,0 +1,2 @@
+/* launcher/ignis.c: placeholder, being written. */
+int main(void) { return 0; }
