@@ -1,2 +1,215 @@
-/* launcher/ignis.c: placeholder, being written. */
-int main(void) { return 0; }
+/* launcher/ignis.c: the `ignis` command. `ignis train JOB` runs a job spec
+ * with the built-in trainer (worker/trainer.c); `ignis sample PATH` writes
+ * text from a trained GPT.
+ *
+ * Exit status: 0 done; 1 the run failed ("ignis: <message>"); 2 a usage error:
+ * unknown command or option, a bad option value, a job spec that does not load
+ * (its own "file: field: ..." message). Every message is one line on stderr;
+ * help goes to stdout. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ignis/status.h"
+#include "ignis/train.h"
+
+enum { EXIT_RUN = 1, EXIT_USAGE = 2, MAX_OVERRIDES = 32 };
+
+#define TRAIN_HELP                                                                     \
+    "  train JOB         train as the job spec says (JSON, or YAML for .yaml/.yml)\n" \
+    "    --resume            continue from the latest checkpoint in checkpoint.dir\n" \
+    "    --steps N           override train.steps\n"                                  \
+    "    --device DEV        override train.device: cpu, cuda or cuda:N\n"            \
+    "    --set FIELD=VALUE   override any field, e.g. --set optimizer.lr=3e-4\n"      \
+    "                        (VALUE is read as YAML; repeatable)\n"                   \
+    "    --quiet             no step lines, no progress bar\n"                       \
+    "    --stop-after N      stop as if killed after N steps of this run (tests)\n"
+#define SAMPLE_HELP                                                                    \
+    "  sample PATH       text from a trained GPT: a checkpoint directory or the\n"    \
+    "                    .safetensors file that `ignis train` wrote\n"               \
+    "    --prompt TEXT       start from TEXT (default: a newline)\n"                  \
+    "    --tokens N          generate N tokens (default 300)\n"                       \
+    "    --temperature T     sampling temperature, 0 = greedy (default 0.8)\n"        \
+    "    --top-k K           sample among the K likeliest tokens, 0 = all (default 40)\n" \
+    "    --seed S            random seed (default 1337)\n"
+
+static const char HELP[] =
+    "usage: ignis [--help] [--version] <command> [<args>]\n"
+    "\n"
+    "commands:\n" TRAIN_HELP SAMPLE_HELP
+    "  help [COMMAND]    this help, or one command's\n"
+    "\n"
+    "exit status: 0 done, 1 the run failed, 2 usage error or invalid job spec\n"
+    "The job spec format: docs/job-spec.md.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("; see 'ignis --help'\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* The message for getopt_long's '?' (unknown option) or ':' (missing value). */
+static int bad_option(const char *who, char **argv, int c) {
+    const char *arg = argv[optind - 1];
+    if (c == ':') return usage_error("%s: option '%s' needs a value", who, arg);
+    if (optopt) return usage_error("%s: unknown option '-%c'", who, optopt);
+    return usage_error("%s: unknown option '%s'", who, arg);
+}
+
+static bool parse_int(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_real(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < 0) return false;
+    *out = v;
+    return true;
+}
+
+static int help_for(const char *cmd) {
+    if (!strcmp(cmd, "train")) fputs("usage: ignis train JOB [options]\n" TRAIN_HELP, stdout);
+    else if (!strcmp(cmd, "sample")) fputs("usage: ignis sample PATH [options]\n" SAMPLE_HELP, stdout);
+    else return usage_error("ignis help: '%s' is not an ignis command", cmd);
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"resume", no_argument, NULL, 'r'},  {"steps", required_argument, NULL, 'n'},
+        {"device", required_argument, NULL, 'd'}, {"set", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},   {"stop-after", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0}};
+    static char overrides[MAX_OVERRIDES][IG_JOB_PATH_MAX + 64];
+    const char *ov[MAX_OVERRIDES];
+    int n_ov = 0, c;
+    ig_train_opts topts = IG_TRAIN_OPTS_INIT;
+    bool quiet = false;
+    long long v;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const char *field = c == 'n' ? "train.steps" : c == 'd' ? "train.device" : NULL;
+        switch (c) {
+        case 'r': topts.resume = true; break;
+        case 'q': quiet = true; break;
+        case 'x':
+            if (!parse_int(optarg, 1, INT64_MAX, &v))
+                return usage_error("ignis train: --stop-after: expected a positive integer, got '%s'", optarg);
+            topts.stop_after = v;
+            break;
+        case 'h': return help_for("train");
+        case 'n':
+        case 'd':
+        case 's':
+            if (n_ov == MAX_OVERRIDES) return usage_error("ignis train: more than %d overrides", MAX_OVERRIDES);
+            if (snprintf(overrides[n_ov], sizeof *overrides, "%s%s%s", field ? field : "",
+                         field ? "=" : "", optarg) >= (int)sizeof *overrides)
+                return usage_error("ignis train: option value too long");
+            ov[n_ov] = overrides[n_ov];
+            n_ov++;
+            break;
+        default: return bad_option("ignis train", argv, c);
+        }
+    }
+    if (argc - optind != 1)
+        return usage_error("ignis train: expected one JOB file, got %d arguments", argc - optind);
+
+    static ig_job_spec spec;
+    ig_status st = ig_job_spec_load_with(argv[optind], ov, n_ov, &spec);
+    if (st == IG_ERR_FORMAT || st == IG_ERR_IO) {
+        fprintf(stderr, "%s\n", ig_last_error());
+        return EXIT_USAGE;
+    }
+    FILE *devnull = NULL;
+    if (st == IG_OK) {
+        if (quiet) devnull = topts.log = fopen("/dev/null", "w");
+        topts.progress = !quiet && isatty(STDOUT_FILENO);
+        st = ig_train_run(&spec, &topts);
+        if (devnull) fclose(devnull);
+    }
+    if (st == IG_OK) return 0;
+    fprintf(stderr, "ignis: %s\n", *ig_last_error() ? ig_last_error() : ig_status_text(st));
+    return EXIT_RUN;
+}
+
+static int cmd_sample(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"prompt", required_argument, NULL, 'p'}, {"tokens", required_argument, NULL, 'n'},
+        {"temperature", required_argument, NULL, 't'}, {"top-k", required_argument, NULL, 'k'},
+        {"seed", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    ig_sample_opts so = {"\n", 300, 0.8, 40, 1337};
+    long long v;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': so.prompt = optarg; break;
+        case 'n':
+            if (!parse_int(optarg, 0, 1 << 24, &v))
+                return usage_error("ignis sample: --tokens: expected an integer >= 0, got '%s'", optarg);
+            so.tokens = (int)v;
+            break;
+        case 't':
+            if (!parse_real(optarg, &so.temperature))
+                return usage_error("ignis sample: --temperature: expected a number >= 0, got '%s'", optarg);
+            break;
+        case 'k':
+            if (!parse_int(optarg, 0, 1 << 30, &v))
+                return usage_error("ignis sample: --top-k: expected an integer >= 0, got '%s'", optarg);
+            so.top_k = (int)v;
+            break;
+        case 's':
+            if (!parse_int(optarg, 0, INT64_MAX, &v))
+                return usage_error("ignis sample: --seed: expected an integer >= 0, got '%s'", optarg);
+            so.seed = (uint64_t)v;
+            break;
+        case 'h': return help_for("sample");
+        default: return bad_option("ignis sample", argv, c);
+        }
+    }
+    if (argc - optind != 1)
+        return usage_error("ignis sample: expected one PATH, got %d arguments", argc - optind);
+    ig_status st = ig_sample_run(argv[optind], &so, stdout);
+    if (st == IG_OK) return 0;
+    fprintf(stderr, "ignis: %s\n", *ig_last_error() ? ig_last_error() : ig_status_text(st));
+    return EXIT_RUN;
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        if (c == 'h') return fputs(HELP, stdout), 0;
+        if (c == 'V') return printf("ignis %s\n", IG_VERSION), 0;
+        return bad_option("ignis", argv, c);
+    }
+    if (optind == argc) return usage_error("ignis: no command given");
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (!strcmp(cmd, "train")) return cmd_train(sub_argc, sub_argv);
+    if (!strcmp(cmd, "sample")) return cmd_sample(sub_argc, sub_argv);
+    if (!strcmp(cmd, "help")) {
+        if (sub_argc > 2) return usage_error("ignis help: expected at most one COMMAND");
+        return sub_argc == 2 ? help_for(sub_argv[1]) : (fputs(HELP, stdout), 0);
+    }
+    return usage_error("ignis: '%s' is not an ignis command", cmd);
+}

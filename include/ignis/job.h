@@ -23,7 +23,19 @@
  *     "sample": {"tokens": 300, "prompt": "\n", "temperature": 0.8, "top_k": 40}
  *   }
  *
- * Relative paths in a spec are relative to the spec file's directory. */
+ * Paths: input paths (data.train/val/train_labels/val_labels, init.from) are
+ * relative to the spec file's directory (ig_job_spec_load; with
+ * ig_job_spec_parse they are kept as written, relative to the working
+ * directory); output paths (log.metrics, checkpoint.dir, output) are always
+ * relative to the working directory, so a job writes where it is run from.
+ *
+ * Also accepted: model.{in, hidden, layers, classes, dropout} (type mlp),
+ * model.{channels, height, width_px, width, classes} (type cnn), data.format
+ * "shards" | "mnist" (with train_labels/val_labels), optimizer "sgd" | "adam",
+ * optimizer.{dampening, decay_all}, schedule "constant" | "linear". null means
+ * the default. YAML plain scalars follow YAML 1.1 (yes/no/on/off are booleans;
+ * 1e-3 is a number); quoted ones are strings. docs/job-spec.md has every field,
+ * its default and range. */
 #ifndef IGNIS_JOB_H
 #define IGNIS_JOB_H
 
@@ -92,6 +104,11 @@ ig_status ig_job_spec_load(const char *path, ig_job_spec *spec);
 /* The same from text; `origin` names it in messages; yaml selects the syntax. */
 ig_status ig_job_spec_parse(const char *text, size_t len, const char *origin, bool yaml,
                             ig_job_spec *spec);
+/* ig_job_spec_load with overrides applied before validation, each
+ * "field=value": a dotted field and a YAML value ("train.steps=500",
+ * "data.train=[a.txt, b.txt]"). Errors in those fields name "command line". */
+ig_status ig_job_spec_load_with(const char *path, const char *const *overrides, int n_overrides,
+                                ig_job_spec *spec);
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,53 @@ void ig_nn_conv2d_init(ig_nn_conv2d *m, ig_param_list *reg, const char *prefix, 
                        ig_generator *gen);
 ig_tensor *ig_nn_conv2d_forward(const ig_nn_conv2d *m, ig_tensor *x);
 
+/* Conv1D as Hugging Face's GPT-2 has it: a linear layer whose weight is stored
+ * (in, out); forward is x @ weight + bias, run as ig_linear on the transposed
+ * view (a BLAS flag, no copy). Weight normal(0, std), bias 0. */
+typedef struct ig_nn_conv1d {
+    ig_tensor *weight, *bias; /* (in, out) and (out) */
+} ig_nn_conv1d;
+void ig_nn_conv1d_init(ig_nn_conv1d *m, ig_param_list *reg, const char *prefix, int in, int out,
+                       double std, ig_device dev, ig_generator *gen);
+ig_tensor *ig_nn_conv1d_forward(const ig_nn_conv1d *m, ig_tensor *x);
+
+/* GPT-2's building blocks; `dropout` applies (after the output projections)
+ * only when training. No dropout on the attention probabilities (the fused
+ * attention has none). proj_std is the std of the residual projections. */
+typedef struct ig_nn_causal_self_attention {
+    ig_nn_conv1d c_attn, c_proj; /* (C, 3C) and (C, C) */
+    int n_head;
+} ig_nn_causal_self_attention;
+void ig_nn_causal_self_attention_init(ig_nn_causal_self_attention *m, ig_param_list *reg,
+                                      const char *prefix, int n_embd, int n_head,
+                                      double proj_std, ig_device dev, ig_generator *gen);
+/* x (B, T, C) -> (B, T, C): causal multi-head attention. */
+ig_tensor *ig_nn_causal_self_attention_forward(const ig_nn_causal_self_attention *m,
+                                               ig_tensor *x, double dropout, bool training);
+
+typedef struct ig_nn_gpt_mlp {
+    ig_nn_conv1d c_fc, c_proj; /* (C, 4C) and (4C, C) */
+} ig_nn_gpt_mlp;
+void ig_nn_gpt_mlp_init(ig_nn_gpt_mlp *m, ig_param_list *reg, const char *prefix, int n_embd,
+                        double proj_std, ig_device dev, ig_generator *gen);
+/* c_proj(gelu_tanh(c_fc(x))), then dropout. */
+ig_tensor *ig_nn_gpt_mlp_forward(const ig_nn_gpt_mlp *m, ig_tensor *x, double dropout,
+                                 bool training);
+
+/* Pre-LayerNorm block: x + attn(ln_1(x)), then + mlp(ln_2(x)). Names:
+ * prefix.ln_1.*, prefix.attn.c_attn.*, prefix.attn.c_proj.*, prefix.ln_2.*,
+ * prefix.mlp.c_fc.*, prefix.mlp.c_proj.* in that order. */
+typedef struct ig_nn_gpt_block {
+    ig_nn_layer_norm ln_1, ln_2;
+    ig_nn_causal_self_attention attn;
+    ig_nn_gpt_mlp mlp;
+} ig_nn_gpt_block;
+void ig_nn_gpt_block_init(ig_nn_gpt_block *m, ig_param_list *reg, const char *prefix,
+                          int n_embd, int n_head, double proj_std, ig_device dev,
+                          ig_generator *gen);
+ig_tensor *ig_nn_gpt_block_forward(const ig_nn_gpt_block *m, ig_tensor *x, double dropout,
+                                   bool training);
+
 /* ---- models ---- */
 typedef struct ig_model ig_model;
 
@@ -87,6 +134,19 @@ const ig_param_list *ig_model_params(const ig_model *m);
 void ig_model_train(ig_model *m, bool training);
 ig_device ig_model_device(const ig_model *m);
 void ig_model_free(ig_model *m);
+/* Converts every parameter in place (same handles, new storage) to dtype on
+ * dev, dropping gradients; as torch's module.to(). Call it before making an
+ * optimizer. Returns a failure (memory, CUDA) with the parameter untouched. */
+ig_status ig_model_to(ig_model *m, ig_dtype dtype, ig_device dev);
+/* Copies every state-dict entry from a safetensors file, by name, converting
+ * dtypes. A name missing from the file, or stored with another shape, fails
+ * (IG_ERR_INVALID) naming the tensor and the file; the file may hold more. A
+ * name under "transformer." is also looked up without that prefix (files
+ * saved from Hugging Face's GPT2Model). After a failure the parameters
+ * read so far keep their new values. */
+ig_status ig_model_load_safetensors(ig_model *m, const char *path);
+/* Writes the state dict (names in order, as stored). */
+ig_status ig_model_save_safetensors(const ig_model *m, const char *path);
 
 /* GPT: the GPT-2 architecture (learned positions, pre-LayerNorm, tanh GELU,
  * tied embeddings). State dict names are GPT2LMHeadModel's:
@@ -106,7 +166,8 @@ ig_model *ig_gpt_new(const ig_gpt_config *cfg, ig_device dev, ig_generator *gen)
 const ig_gpt_config *ig_gpt_config_of(const ig_model *gpt);
 /* idx (B, T) i64 -> logits (B, T, vocab). */
 ig_tensor *ig_gpt_forward(ig_model *gpt, ig_tensor *idx);
-/* Mean cross-entropy of the next-token predictions against targets (B, T). */
+/* Mean cross-entropy of the next-token predictions against targets (B, T);
+ * targets of -1 are ignored (as nanoGPT). */
 ig_tensor *ig_gpt_loss(ig_model *gpt, ig_tensor *idx, ig_tensor *targets);
 /* Appends n_new tokens to the prompt (cropped to block_size as context),
  * sampling with temperature (0: greedy) among the top_k (0: all). out holds

@@ -39,6 +39,9 @@ const char *ig_last_error(void);
 ig_status ig_last_status(void);
 /* Forgets the last failure of this thread. */
 void ig_clear_error(void);
+/* Records a failure (status and printf-style details) as this thread's last
+ * error and returns the status: for subsystems and programs built on ignis. */
+ig_status ig_set_error(ig_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

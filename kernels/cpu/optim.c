@@ -1,2 +1,83 @@
-/* kernels/cpu/optim.c: placeholder, being written. */
-typedef int ig__placeholder_kernels_cpu_optim_c;
+/* kernels/cpu/optim.c: fused optimizer updates (SGD, Adam/AdamW) and the sum
+ * of squares of gradient clipping; formulas in kernels/cpu/cpu_optim.h.
+ * Operands are contiguous, f32 or f64. Updates overwrite p and the state (=)
+ * in one pass; work is split into chunks of IG_ITER_CHUNK elements across
+ * OpenMP threads past IG_PARALLEL_MIN elements. */
+#include <math.h>
+
+#include "kernels/cpu/cpu_optim.h"
+#include "kernels/cpu/iter.h"
+
+/* Runs BODY for i in [0, n), chunked, in parallel for large n. */
+#define CHUNKED(n, ...)                                                      \
+    IG_PARALLEL_FOR(t, ((n) + IG_ITER_CHUNK - 1) / IG_ITER_CHUNK, (n) > IG_PARALLEL_MIN, \
+        int64_t lo = t * IG_ITER_CHUNK;                                       \
+        int64_t hi = lo + IG_ITER_CHUNK < (n) ? lo + IG_ITER_CHUNK : (n);     \
+        for (int64_t i = lo; i < hi; i++) { __VA_ARGS__ })
+
+#define SGD(T)                                                                \
+    do {                                                                      \
+        T *pp = p, *pb = buf;                                                 \
+        const T *pg = g;                                                      \
+        CHUNKED(n,                                                            \
+            double pi = pp[i], d = pg[i];                                     \
+            if (a->l2 != 0) d += a->l2 * pi;                                  \
+            if (pb) {                                                         \
+                T b = (T)(a->first ? d : a->momentum * pb[i] + (1 - a->dampening) * d); \
+                pb[i] = b;                                                    \
+                d = a->nesterov ? d + a->momentum * b : b;                    \
+            }                                                                 \
+            pp[i] = (T)(pi - a->lr * d);                                      \
+        );                                                                    \
+    } while (0)
+
+void ig_cpu_sgd_step(ig_dtype dtype, int64_t n, void *p, const void *g, void *buf,
+                     const ig_cpu_sgd_args *a) {
+    if (dtype == IG_F32) SGD(float);
+    else SGD(double);
+}
+
+#define ADAM(T)                                                               \
+    do {                                                                      \
+        T *pp = p, *pm = m, *pv = v;                                          \
+        const T *pg = g;                                                      \
+        CHUNKED(n,                                                            \
+            double pi = pp[i], d = pg[i];                                     \
+            if (a->l2 != 0) d += a->l2 * pi;                                  \
+            T mi = (T)(a->beta1 * pm[i] + (1 - a->beta1) * d);                \
+            T vi = (T)(a->beta2 * pv[i] + (1 - a->beta2) * d * d);            \
+            pm[i] = mi;                                                       \
+            pv[i] = vi;                                                       \
+            double denom = sqrt((double)vi) / a->bc2_sqrt + a->eps;           \
+            pp[i] = (T)(a->decay * pi - a->step_size * mi / denom);           \
+        );                                                                    \
+    } while (0)
+
+void ig_cpu_adam_step(ig_dtype dtype, int64_t n, void *p, const void *g, void *m, void *v,
+                      const ig_cpu_adam_args *a) {
+    if (dtype == IG_F32) ADAM(float);
+    else ADAM(double);
+}
+
+enum { PARTS = 64 }; /* fixed split: the sum does not depend on the threads */
+
+#define SUM_SQUARES(T)                                                        \
+    do {                                                                      \
+        const T *px = x;                                                      \
+        IG_PARALLEL_FOR(k, PARTS, n > IG_PARALLEL_MIN,                        \
+            int64_t lo = k * per, hi = lo + per < n ? lo + per : n;           \
+            double s = 0;                                                     \
+            for (int64_t i = lo; i < hi; i++) s += (double)px[i] * px[i];     \
+            part[k] = s;                                                      \
+        );                                                                    \
+    } while (0)
+
+double ig_cpu_sum_squares(ig_dtype dtype, int64_t n, const void *x) {
+    double part[PARTS];
+    int64_t per = (n + PARTS - 1) / PARTS;
+    if (dtype == IG_F32) SUM_SQUARES(float);
+    else SUM_SQUARES(double);
+    double s = 0;
+    for (int k = 0; k < PARTS; k++) s += part[k];
+    return s;
+}

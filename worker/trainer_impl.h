@@ -1,0 +1,87 @@
+/* worker/trainer_impl.h: the pieces of the built-in trainer, shared by the
+ * files of worker/train_*.c. One `trainer` holds everything a run needs; the
+ * data, checkpoint and log files each own one aspect of it. */
+#ifndef IGNIS_WORKER_TRAINER_IMPL_H
+#define IGNIS_WORKER_TRAINER_IMPL_H
+
+#include <stdio.h>
+
+#include "ignis/ckpt.h"
+#include "ignis/data.h"
+#include "ignis/ignis.h"
+#include "ignis/job.h"
+#include "ignis/nn.h"
+#include "ignis/optim.h"
+#include "ignis/train.h"
+
+/* Batches of (inputs, targets): token windows for a GPT, (images, labels)
+ * for a classifier. The cursor is all the state a checkpoint needs. */
+typedef struct train_data {
+    ig_data_format format;
+    /* tokens */
+    ig_tokens *train_tokens, *val_tokens; /* val may alias train (a tail range) */
+    ig_loader *train_loader;
+    ig_loader_config val_cfg;
+    /* classification */
+    ig_tensor *images, *labels, *val_images, *val_labels; /* kept */
+    int64_t *order;        /* this epoch's permutation of the training set */
+    ig_loader_cursor cursor;
+    int batch;
+    uint64_t seed;
+    bool images_2d;        /* CNN: (N, 1, H, W) */
+    int64_t height, width;
+} train_data;
+
+ig_status train_data_open(train_data *d, const ig_job_spec *spec);
+void train_data_close(train_data *d);
+/* The next training batch, in the current scope. */
+ig_status train_data_next(train_data *d, ig_device dev, ig_tensor **x, ig_tensor **y);
+ig_loader_cursor train_data_cursor(const train_data *d);
+void train_data_set_cursor(train_data *d, ig_loader_cursor c);
+/* Mean loss (and accuracy for classifiers, else NaN) over up to `batches`
+ * validation batches, the same ones every time. */
+ig_status train_data_eval(train_data *d, ig_model *m, const ig_job_spec *spec, ig_device dev,
+                          double *loss, double *accuracy);
+/* Tokens per batch (GPT) or examples per batch (classifier). */
+int64_t train_data_items(const train_data *d, const ig_job_spec *spec);
+
+/* The model's loss on a batch (a scalar, in the current scope). */
+ig_tensor *train_loss(ig_model *m, const ig_job_spec *spec, ig_tensor *x, ig_tensor *y);
+/* Logits of a batch (for accuracy). */
+ig_tensor *train_logits(ig_model *m, const ig_job_spec *spec, ig_tensor *x);
+
+/* ---- checkpoints (worker/train_ckpt.c) ---- */
+typedef struct train_state {
+    int64_t step;            /* steps done */
+    ig_loader_cursor cursor;
+    ig_generator rng;        /* the default generator (dropout) */
+} train_state;
+
+ig_status train_ckpt_save(const ig_job_spec *spec, ig_model *m, ig_optim *o,
+                          const train_state *st);
+/* Loads the latest committed checkpoint; *found false when there is none. */
+ig_status train_ckpt_load(const ig_job_spec *spec, ig_model *m, ig_optim *o, train_state *st,
+                          bool *found);
+/* Final weights with the model config in the metadata (for `ignis sample`). */
+ig_status train_save_weights(const ig_job_spec *spec, ig_model *m, const char *path);
+/* A GPT config from a weights file's metadata. */
+ig_status train_config_from_metadata(const ig_safetensors *f, const char *path,
+                                     ig_gpt_config *cfg);
+
+/* ---- output (worker/train_log.c) ---- */
+typedef struct train_log {
+    FILE *out;
+    FILE *metrics;
+    bool progress;
+    double start;
+} train_log;
+
+ig_status train_log_open(train_log *l, const ig_job_spec *spec, const ig_train_opts *opts);
+void train_log_close(train_log *l);
+void train_log_step(train_log *l, const ig_job_spec *spec, int64_t step, double loss, double lr,
+                    double norm, double items_per_s, double ms, bool line);
+void train_log_eval(train_log *l, int64_t step, double loss, double accuracy);
+void train_log_text(train_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+double train_now(void);
+
+#endif
