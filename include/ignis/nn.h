@@ -54,6 +54,8 @@ void ig_nn_embedding_init(ig_nn_embedding *m, ig_param_list *reg, const char *pr
                           int dim, ig_device dev, ig_generator *gen);
 ig_tensor *ig_nn_embedding_forward(const ig_nn_embedding *m, ig_tensor *idx);
 
+/* Norms start with weight 1 and bias 0, eps 1e-5 (LayerNorm) or 1e-6
+ * (RMSNorm); set eps after init to change it. */
 typedef struct ig_nn_layer_norm {
     ig_tensor *weight, *bias;
     double eps;

@@ -37,19 +37,21 @@ void ig_cpu_sgd_step(ig_dtype dtype, int64_t n, void *p, const void *g, void *bu
     else SGD(double);
 }
 
+/* the arguments in locals: loop invariants the compiler can vectorize with */
 #define ADAM(T)                                                               \
     do {                                                                      \
         T *pp = p, *pm = m, *pv = v;                                          \
         const T *pg = g;                                                      \
+        const double l2 = a->l2, decay = a->decay, b1 = a->beta1, b2 = a->beta2, \
+                     eps = a->eps, step = a->step_size, bc2 = a->bc2_sqrt;    \
         CHUNKED(n,                                                            \
             double pi = pp[i], d = pg[i];                                     \
-            if (a->l2 != 0) d += a->l2 * pi;                                  \
-            T mi = (T)(a->beta1 * pm[i] + (1 - a->beta1) * d);                \
-            T vi = (T)(a->beta2 * pv[i] + (1 - a->beta2) * d * d);            \
+            d = l2 != 0 ? d + l2 * pi : d;                                    \
+            T mi = (T)(b1 * pm[i] + (1 - b1) * d);                            \
+            T vi = (T)(b2 * pv[i] + (1 - b2) * d * d);                        \
             pm[i] = mi;                                                       \
             pv[i] = vi;                                                       \
-            double denom = sqrt((double)vi) / a->bc2_sqrt + a->eps;           \
-            pp[i] = (T)(a->decay * pi - a->step_size * mi / denom);           \
+            pp[i] = (T)(decay * pi - step * mi / (sqrt((double)vi) / bc2 + eps)); \
         );                                                                    \
     } while (0)
 
