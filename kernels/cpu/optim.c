@@ -8,26 +8,31 @@
 #include "kernels/cpu/cpu_optim.h"
 #include "kernels/cpu/iter.h"
 
-/* Runs BODY for i in [0, n), chunked, in parallel for large n. */
-#define CHUNKED(n, ...)                                                      \
-    IG_PARALLEL_FOR(t, ((n) + IG_ITER_CHUNK - 1) / IG_ITER_CHUNK, (n) > IG_PARALLEL_MIN, \
+/* Runs the statements for i in [0, n), chunked, in parallel for large n. */
+#define CHUNKED(n, ...)                                                       \
+    IG_PARALLEL_FOR(t, ((n) + IG_ITER_CHUNK - 1) / IG_ITER_CHUNK,             \
+                    (n) > IG_PARALLEL_MIN,                                    \
         int64_t lo = t * IG_ITER_CHUNK;                                       \
         int64_t hi = lo + IG_ITER_CHUNK < (n) ? lo + IG_ITER_CHUNK : (n);     \
         for (int64_t i = lo; i < hi; i++) { __VA_ARGS__ })
 
+/* The arguments go into locals of the compute type: loop invariants the
+ * compiler can keep in registers and vectorize with. */
 #define SGD(T)                                                                \
     do {                                                                      \
         T *pp = p, *pb = buf;                                                 \
         const T *pg = g;                                                      \
+        const T lr = (T)a->lr, l2 = (T)a->l2, mom = (T)a->momentum,           \
+                keep = (T)(1 - a->dampening);                                 \
+        const bool first = a->first, nesterov = a->nesterov;                  \
         CHUNKED(n,                                                            \
-            double pi = pp[i], d = pg[i];                                     \
-            if (a->l2 != 0) d += a->l2 * pi;                                  \
+            T pi = pp[i], d = l2 != 0 ? pg[i] + l2 * pi : pg[i];              \
             if (pb) {                                                         \
-                T b = (T)(a->first ? d : a->momentum * pb[i] + (1 - a->dampening) * d); \
+                T b = first ? d : mom * pb[i] + keep * d;                     \
                 pb[i] = b;                                                    \
-                d = a->nesterov ? d + a->momentum * b : b;                    \
+                d = nesterov ? d + mom * b : b;                               \
             }                                                                 \
-            pp[i] = (T)(pi - a->lr * d);                                      \
+            pp[i] = pi - lr * d;                                              \
         );                                                                    \
     } while (0)
 
@@ -37,28 +42,27 @@ void ig_cpu_sgd_step(ig_dtype dtype, int64_t n, void *p, const void *g, void *bu
     else SGD(double);
 }
 
-/* the arguments in locals: loop invariants the compiler can vectorize with */
-#define ADAM(T)                                                               \
+#define ADAM(T, SQRT)                                                         \
     do {                                                                      \
         T *pp = p, *pm = m, *pv = v;                                          \
         const T *pg = g;                                                      \
-        const double l2 = a->l2, decay = a->decay, b1 = a->beta1, b2 = a->beta2, \
-                     eps = a->eps, step = a->step_size, bc2 = a->bc2_sqrt;    \
+        const T l2 = (T)a->l2, decay = (T)a->decay, b1 = (T)a->beta1,         \
+                b2 = (T)a->beta2, eps = (T)a->eps, step = (T)a->step_size,    \
+                bc2 = (T)a->bc2_sqrt;                                         \
         CHUNKED(n,                                                            \
-            double pi = pp[i], d = pg[i];                                     \
-            d = l2 != 0 ? d + l2 * pi : d;                                    \
-            T mi = (T)(b1 * pm[i] + (1 - b1) * d);                            \
-            T vi = (T)(b2 * pv[i] + (1 - b2) * d * d);                        \
+            T pi = pp[i], d = l2 != 0 ? pg[i] + l2 * pi : pg[i];              \
+            T mi = b1 * pm[i] + (1 - b1) * d;                                 \
+            T vi = b2 * pv[i] + (1 - b2) * d * d;                             \
             pm[i] = mi;                                                       \
             pv[i] = vi;                                                       \
-            pp[i] = (T)(decay * pi - step * mi / (sqrt((double)vi) / bc2 + eps)); \
+            pp[i] = decay * pi - step * mi / (SQRT(vi) / bc2 + eps);          \
         );                                                                    \
     } while (0)
 
 void ig_cpu_adam_step(ig_dtype dtype, int64_t n, void *p, const void *g, void *m, void *v,
                       const ig_cpu_adam_args *a) {
-    if (dtype == IG_F32) ADAM(float);
-    else ADAM(double);
+    if (dtype == IG_F32) ADAM(float, sqrtf);
+    else ADAM(double, sqrt);
 }
 
 enum { PARTS = 64 }; /* fixed split: the sum does not depend on the threads */
