@@ -72,7 +72,7 @@ ig_status ig_mnist_load(const char *images_path, const char *labels_path, ig_ten
                         ig_tensor **labels) {
     *images = *labels = NULL;
     idx_file fi, fl;
-    uint32_t di[3], dl[1];
+    uint32_t di[3] = {0}, dl[1] = {0};
     ig_status s = read_file(images_path, &fi);
     if (s == IG_OK) s = read_file(labels_path, &fl);
     else fl.data = NULL;

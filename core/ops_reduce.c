@@ -68,6 +68,18 @@ static ig_tensor *keepdim_grad(const ig_op_ctx *ctx, uint32_t mask, ig_tensor *g
     return ig_reshape(g, nd, kshape);
 }
 
+/* True when mask reduces exactly the leading dims 0..k-1 (k >= 1) and keeps
+ * at least one; rows/cols get the reduced and kept element counts. */
+static bool leading_mask(const ig_tensor *a, uint32_t mask, int64_t *rows, int64_t *cols) {
+    int k = 0;
+    while (k < a->ndim && (mask & (1u << k))) k++;
+    if (k == 0 || k == a->ndim || (mask >> k) != 0) return false;
+    *rows = 1;
+    *cols = 1;
+    for (int d = 0; d < a->ndim; d++) *(d < k ? rows : cols) *= a->shape[d];
+    return *rows > 0;
+}
+
 static ig_status sum_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, int n_out,
                              ig_tensor **out) {
     (void)n_in, (void)n_out;
@@ -76,6 +88,16 @@ static ig_status sum_forward(ig_op_ctx *ctx, int n_in, ig_tensor *const *in, int
     int64_t shape[IG_MAX_DIMS], rows, cols;
     int nd = ig__reduced_shape(a, at->mask, at->keepdim, shape);
     bool native = a->dtype == IG_F32 || a->dtype == IG_F64;
+    if (native && a->device.kind == IG_DEV_CPU && leading_mask(a, at->mask, &rows, &cols) &&
+        ig_tensor_is_contiguous(a)) {
+        /* leading dims reduced (a broadcast gradient): column sums, no copy */
+        ig_tensor *r = ig__tensor_new(nd, shape, a->dtype, a->device);
+        if (!r) return ig_last_status();
+        ig_kt kr = ig__kt(r), ka = ig__kt(a);
+        ig_cpu_sum_cols(&kr, &ka, rows, cols, at->mean ? 1.0 / (double)rows : 1.0);
+        out[0] = r;
+        return IG_OK;
+    }
     ig_tensor *x = ig__reduce_layout(native ? a : ig_to(a, IG_F32, a->device), at->mask, &rows, &cols);
     ig_tensor *r = ig__tensor_new(nd, shape, x ? x->dtype : a->dtype, a->device);
     if (!x || !r) return ig_last_status();

@@ -259,8 +259,10 @@ static void gpt_loaded_from_hf_safetensors_equals_a_naive_gpt2_forward(void **st
     ig_safetensors_close(f);
     ig_model *c = ig_gpt_new(&cfg, IG_CPU, NULL);
     assert_int_equal(ig_model_load_safetensors(c, path_in("own.safetensors")), IG_OK);
+    ig_scope *s = ig_scope_begin();
     for (int i = 0; i < p->n; i++)
         tu_assert_close(ig_model_params(c)->tensors[i], p->tensors[i], 0, 0, p->names[i]);
+    ig_scope_end(s);
     ig_model_free(m);
     ig_model_free(b);
     ig_model_free(c);

@@ -15,7 +15,9 @@
 static double *host(ig_tensor *t) {
     double *d = malloc(sizeof(double) * (size_t)(ig_tensor_numel(t) + 1));
     assert_non_null(d);
+    ig_scope *s = ig_scope_begin();
     assert_int_equal(ig_tensor_to_host(ig_to(ig_detach(t), IG_F64, IG_CPU), d), IG_OK);
+    ig_scope_end(s);
     return d;
 }
 
@@ -319,9 +321,11 @@ static void gpt_initializes_as_gpt2(void **state) {
     /* the same generator state gives the same model */
     ig_generator g1 = {7, 0}, g2 = {7, 0};
     ig_model *a = ig_gpt_new(&tiny, IG_CPU, &g1), *b = ig_gpt_new(&tiny, IG_CPU, &g2);
+    ig_scope *s = ig_scope_begin();
     for (int i = 0; i < ig_model_params(a)->n; i++)
         tu_assert_close(ig_model_params(a)->tensors[i], ig_model_params(b)->tensors[i], 0, 0,
                         "same seed");
+    ig_scope_end(s);
     ig_model_free(a);
     ig_model_free(b);
     ig_model_free(m);

@@ -44,7 +44,7 @@ ig_status train_ckpt_save(const ig_job_spec *spec, ig_model *m, ig_optim *o,
         ig_tensor *const *tensors;
         int n = ig_optim_state(o, &names, &tensors);
         snprintf(path, sizeof path, "%s/optim.safetensors", dir);
-        s = ig_safetensors_save(path, n, names, tensors, NULL);
+        s = n < 0 ? ig_last_status() : ig_safetensors_save(path, n, names, tensors, NULL);
     }
     if (s == IG_OK) {
         snprintf(path, sizeof path, "%s/state.json", dir);
@@ -104,7 +104,7 @@ ig_status train_ckpt_load(const ig_job_spec *spec, ig_model *m, ig_optim *o, tra
         ig_tensor *const *tensors;
         int n = ig_optim_state(o, &names, &tensors);
         snprintf(path, sizeof path, "%s/optim.safetensors", dir);
-        s = read_into_all(path, n, names, tensors);
+        s = n < 0 ? ig_last_status() : read_into_all(path, n, names, tensors);
     }
     if (s == IG_OK) {
         snprintf(path, sizeof path, "%s/state.json", dir);

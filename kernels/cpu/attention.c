@@ -17,37 +17,9 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_conv_attn.h"
+#include "kernels/cpu/fastmath.h"
 
 enum { ROWS = 64 }; /* query rows per block */
-
-/* exp(x) in f32 for the probabilities (x <= ~0): Cody-Waite reduction
- * x = n ln2 + r and Cephes' degree-6 polynomial for exp(r), within 2 ulp of
- * expf, branch-free so that the row loops vectorize. x below -87 (and -inf)
- * is taken as -87, so the result is ~2e-38 rather than 0: no effect on sums
- * dominated by exp(0) = 1. The clamp works on the bits, where the floats
- * below -87 down to -inf form one unsigned range, through a mask: a float
- * compare or a select would keep GCC from vectorizing (-ftrapping-math, no
- * unsigned compare in SSE2). */
-static inline __attribute__((always_inline)) float exp_f32(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t below = 0u - (uint32_t)(u - 0xC2AE0001u <= 0xFF800000u - 0xC2AE0001u);
-    u = (u & ~below) | (0xC2AE0000u & below); /* 0xC2AE0000 = -87.0f, 0xFF800000 = -inf */
-    memcpy(&x, &u, sizeof x);
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return p * two_n;
-}
 
 /* The row work of one block of r rows of width w, row i of which sees keys
  * 0 .. n_i - 1 (n_i = w, or first + i + 1 under causal masking):
@@ -100,7 +72,7 @@ static inline __attribute__((always_inline)) float exp_f32(float x) {
         }                                                                                      \
     }
 
-ROW_KERNELS(float, f32, exp_f32, logf, __attribute__((target_clones("avx2", "default"))))
+ROW_KERNELS(float, f32, ig_exp_f32, logf, __attribute__((target_clones("avx2", "default"))))
 ROW_KERNELS(double, f64, exp, log, )
 
 /* One call's geometry. */

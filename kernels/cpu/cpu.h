@@ -27,6 +27,9 @@ void ig_cpu_unary_backward(ig_unop op, const ig_kt *gin, const ig_kt *gout, cons
 /* out[r] = scale * sum_c in[r, c]; in (rows, cols) and out (rows) contiguous;
  * f32 accumulates in double. */
 void ig_cpu_sum_rows(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, double scale);
+/* out[c] = scale * sum_r in[r, c]: the leading dims reduced, as a broadcast
+ * gradient (a bias's) is; in (rows, cols) and out (cols) contiguous. */
+void ig_cpu_sum_cols(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, double scale);
 
 /* ---- the kernels below are the nn family (matmul, softmax, losses, norms) ---- */
 void ig_cpu_gemm(const ig_gemm_args *g);

@@ -70,3 +70,23 @@ void ig_cpu_argmax_rows(const ig_kt *idx, const ig_kt *in, int64_t rows, int64_t
     if (in->dtype == IG_F32) ARGMAX_ROWS(float);
     else ARGMAX_ROWS(double);
 }
+
+/* Column sums in blocks of 256 columns, each accumulated in double across all
+ * rows: the inner loop runs along a row, so it vectorizes, and no transposed
+ * copy of the input is needed. */
+#define SUM_COLS(T)                                                                   \
+    IG_PARALLEL_FOR(blk, nblk, nblk > 1 && rows * cols > IG_PARALLEL_MIN,             \
+        int64_t c0 = blk * 256, w = cols - c0 < 256 ? cols - c0 : 256;                \
+        double acc[256] = {0};                                                        \
+        for (int64_t r = 0; r < rows; r++) {                                          \
+            const T *row = (const T *)in->data + r * cols + c0;                       \
+            for (int64_t j = 0; j < w; j++) acc[j] += row[j];                         \
+        }                                                                             \
+        T *y = (T *)out->data + c0;                                                   \
+        for (int64_t j = 0; j < w; j++) y[j] = (T)(acc[j] * scale);)
+
+void ig_cpu_sum_cols(const ig_kt *out, const ig_kt *in, int64_t rows, int64_t cols, double scale) {
+    int64_t nblk = (cols + 255) / 256;
+    if (in->dtype == IG_F32) SUM_COLS(float);
+    else SUM_COLS(double);
+}
