@@ -103,9 +103,9 @@ static ig_status pick(double *z, double *scratch, int64_t V, double temperature,
         qsort(scratch, (size_t)V, sizeof *scratch, cmp_desc);
         cut = scratch[top_k - 1];
     }
-    double sum = 0;
+    double sum = 0, zmax = z[best]; /* z[best] itself is overwritten below */
     for (int64_t i = 0; i < V; i++) {
-        z[i] = z[i] >= cut ? exp((z[i] - z[best]) / temperature) : 0;
+        z[i] = z[i] >= cut ? exp((z[i] - zmax) / temperature) : 0;
         sum += z[i];
     }
     ig_tensor *u = ig_rand(IG_SHAPE(1), IG_F64, IG_CPU, gen);
