@@ -6,4 +6,8 @@
 #include "ignis/autograd.h"
 #include "ignis/ops.h"
 #include "ignis/cuda.h"
+#include "ignis/nn.h"
+#include "ignis/optim.h"
+#include "ignis/data.h"
+#include "ignis/ckpt.h"
 #endif
