@@ -20,7 +20,9 @@ extern "C" {
     X(IG_ERR_CUDA, "CUDA error")                           \
     X(IG_ERR_CUBLAS, "cuBLAS error")                       \
     X(IG_ERR_NO_DEVICE, "no such device")                  \
-    X(IG_ERR_STATE, "operation not valid in this state")
+    X(IG_ERR_STATE, "operation not valid in this state")          \
+    X(IG_ERR_TIMEOUT, "timed out")                                \
+    X(IG_ERR_COMM, "communication failure")
 
 typedef enum ig_status {
 #define IG__STATUS_ENUM(name, text) name,
