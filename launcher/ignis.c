@@ -1,6 +1,7 @@
 /* launcher/ignis.c: the `ignis` command. `ignis train JOB` runs a job spec
- * with the built-in trainer (worker/trainer.c); `ignis sample PATH` writes
- * text from a trained GPT.
+ * with the built-in trainer (worker/trainer.c), also as one rank of
+ * `mpirun -np N ignis train JOB`; `ignis sample PATH` writes text from a
+ * trained GPT; `ignis export CKPT OUT` turns a checkpoint into safetensors.
  *
  * Exit status: 0 done; 1 the run failed ("ignis: <message>"); 2 a usage error:
  * unknown command or option, a bad option value, a job spec that does not load
@@ -38,10 +39,15 @@ enum { EXIT_RUN = 1, EXIT_USAGE = 2, MAX_OVERRIDES = 32 };
     "    --top-k K           sample among the K likeliest tokens, 0 = all (default 40)\n" \
     "    --seed S            random seed (default 1337)\n"
 
+#define EXPORT_HELP                                                                    \
+    "  export CKPT OUT   write a checkpoint's model as one safetensors file (for\n"  \
+    "                    PyTorch / Hugging Face); CKPT is a step directory or the\n"  \
+    "                    checkpoint directory (its latest step)\n"
+
 static const char HELP[] =
     "usage: ignis [--help] [--version] <command> [<args>]\n"
     "\n"
-    "commands:\n" TRAIN_HELP SAMPLE_HELP
+    "commands:\n" TRAIN_HELP SAMPLE_HELP EXPORT_HELP
     "  help [COMMAND]    this help, or one command's\n"
     "\n"
     "exit status: 0 done, 1 the run failed, 2 usage error or invalid job spec\n"
@@ -85,6 +91,7 @@ static bool parse_real(const char *s, double *out) {
 static int help_for(const char *cmd) {
     if (!strcmp(cmd, "train")) fputs("usage: ignis train JOB [options]\n" TRAIN_HELP, stdout);
     else if (!strcmp(cmd, "sample")) fputs("usage: ignis sample PATH [options]\n" SAMPLE_HELP, stdout);
+    else if (!strcmp(cmd, "export")) fputs("usage: ignis export CKPT OUT.safetensors\n" EXPORT_HELP, stdout);
     else return usage_error("ignis help: '%s' is not an ignis command", cmd);
     return 0;
 }
@@ -191,6 +198,17 @@ static int cmd_sample(int argc, char **argv) {
     return EXIT_RUN;
 }
 
+static int cmd_export(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return help_for("export");
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-') return usage_error("ignis export: unknown option '%s'", argv[i]);
+    if (argc != 3) return usage_error("ignis export: expected CKPT and OUT, got %d arguments", argc - 1);
+    ig_status st = ig_export_run(argv[1], argv[2]);
+    if (st == IG_OK) return 0;
+    fprintf(stderr, "ignis: %s\n", *ig_last_error() ? ig_last_error() : ig_status_text(st));
+    return EXIT_RUN;
+}
+
 int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
@@ -207,6 +225,7 @@ int main(int argc, char **argv) {
     char **sub_argv = argv + optind;
     if (!strcmp(cmd, "train")) return cmd_train(sub_argc, sub_argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(sub_argc, sub_argv);
+    if (!strcmp(cmd, "export")) return cmd_export(sub_argc, sub_argv);
     if (!strcmp(cmd, "help")) {
         if (sub_argc > 2) return usage_error("ignis help: expected at most one COMMAND");
         return sub_argc == 2 ? help_for(sub_argv[1]) : (fputs(HELP, stdout), 0);

@@ -83,12 +83,14 @@ static ig_status open_token_data(train_data *d, const ig_job_spec *spec) {
     }
     d->val_cfg = val;
     ig_loader_config tr = IG_LOADER_CONFIG_INIT;
-    tr.batch = spec->batch_size;
+    tr.batch = d->batch;
     tr.seq_len = spec->seq_len;
     tr.begin = 0;
     tr.end = split;
     tr.shuffle = true;
     tr.seed = spec->seed;
+    tr.rank = d->rank;
+    tr.world = d->world;
     return ig_loader_new(d->train_tokens, &tr, &d->train_loader);
 }
 
@@ -167,10 +169,16 @@ static ig_status open_mnist(train_data *d, const ig_job_spec *spec) {
     return permute(d, 0);
 }
 
-ig_status train_data_open(train_data *d, const ig_job_spec *spec) {
+ig_status train_data_open(train_data *d, const ig_job_spec *spec, int rank, int world) {
     memset(d, 0, sizeof *d);
+    if (spec->batch_size % world != 0)
+        return ig_set_error(IG_ERR_INVALID,
+                            "%s: train.batch_size %d (the global batch) is not divisible by the "
+                            "%d ranks", spec->path, spec->batch_size, world);
     d->format = spec->data_format;
-    d->batch = spec->batch_size;
+    d->batch = spec->batch_size / world;
+    d->rank = rank;
+    d->world = world;
     ig_status st = d->format == IG_DATA_MNIST ? open_mnist(d, spec) : open_token_data(d, spec);
     if (st != IG_OK) train_data_close(d);
     return st;
@@ -195,16 +203,19 @@ static ig_tensor *as_input(const train_data *d, ig_tensor *x) {
 
 ig_status train_data_next(train_data *d, ig_device dev, ig_tensor **x, ig_tensor **y) {
     if (d->format != IG_DATA_MNIST) return ig_loader_next(d->train_loader, dev, x, y);
+    /* the global batch is the next world * batch examples; this rank's rows
+     * are [rank * batch, (rank + 1) * batch) of it */
     int64_t n = ig_tensor_size(d->images, 0), idx[4096];
     if (d->batch > 4096) return ig_set_error(IG_ERR_INVALID, "batch_size above 4096");
-    for (int i = 0; i < d->batch; i++) {
+    for (int i = 0; i < d->batch * d->world; i++) {
         if (d->cursor.position >= n) {
             d->cursor.epoch++;
             d->cursor.position = 0;
             ig_status st = permute(d, d->cursor.epoch);
             if (st != IG_OK) return st;
         }
-        idx[i] = d->order[d->cursor.position++];
+        int64_t e = d->order[d->cursor.position++];
+        if (i / d->batch == d->rank) idx[i % d->batch] = e;
     }
     ig_tensor *it = ig_from_data(idx, IG_SHAPE(d->batch), IG_I64, IG_CPU);
     *x = ig_to(as_input(d, ig_index_select(d->images, 0, it)), IG_F32, dev);
@@ -226,8 +237,9 @@ void train_data_set_cursor(train_data *d, ig_loader_cursor c) {
 }
 
 int64_t train_data_items(const train_data *d, const ig_job_spec *spec) {
-    return d->format == IG_DATA_MNIST ? spec->batch_size
-                                      : (int64_t)spec->batch_size * spec->seq_len;
+    (void)d;
+    return spec->data_format == IG_DATA_MNIST ? spec->batch_size
+                                              : (int64_t)spec->batch_size * spec->seq_len;
 }
 
 /* Index of the largest logit of each row (N, C) -> (N) i64. */

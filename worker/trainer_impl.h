@@ -8,6 +8,8 @@
 
 #include "ignis/ckpt.h"
 #include "ignis/data.h"
+#include "ignis/ddp.h"
+#include "ignis/dckpt.h"
 #include "ignis/ignis.h"
 #include "ignis/job.h"
 #include "ignis/nn.h"
@@ -29,10 +31,12 @@ typedef struct train_data {
     int batch;
     uint64_t seed;
     bool images_2d;        /* CNN: (N, 1, H, W) */
+    int rank, world;       /* this rank takes rows [rank * batch, (rank + 1) * batch) */
     int64_t height, width;
 } train_data;
 
-ig_status train_data_open(train_data *d, const ig_job_spec *spec);
+/* rank/world: this process's share of every global batch (world 1: all). */
+ig_status train_data_open(train_data *d, const ig_job_spec *spec, int rank, int world);
 void train_data_close(train_data *d);
 /* The next training batch, in the current scope. */
 ig_status train_data_next(train_data *d, ig_device dev, ig_tensor **x, ig_tensor **y);
@@ -50,6 +54,17 @@ ig_tensor *train_loss(ig_model *m, const ig_job_spec *spec, ig_tensor *x, ig_ten
 /* Logits of a batch (for accuracy). */
 ig_tensor *train_logits(ig_model *m, const ig_job_spec *spec, ig_tensor *x);
 
+/* One run: what the loop and the checkpoints share. pg and ddp are NULL in a
+ * single process. */
+typedef struct train_run {
+    const ig_job_spec *spec;
+    ig_model *model;
+    ig_optim *optim;
+    ig_pg *pg;
+    ig_ddp *ddp;
+    int rank, world;
+} train_run;
+
 /* ---- checkpoints (worker/train_ckpt.c) ---- */
 typedef struct train_state {
     int64_t step;            /* steps done */
@@ -57,16 +72,14 @@ typedef struct train_state {
     ig_generator rng;        /* the default generator (dropout) */
 } train_state;
 
-ig_status train_ckpt_save(const ig_job_spec *spec, ig_model *m, ig_optim *o,
-                          const train_state *st);
+/* Collective over the run's group: a sharded checkpoint of the step. */
+ig_status train_ckpt_save(train_run *r, const train_state *st);
 /* Loads the latest committed checkpoint; *found false when there is none. */
-ig_status train_ckpt_load(const ig_job_spec *spec, ig_model *m, ig_optim *o, train_state *st,
-                          bool *found);
+ig_status train_ckpt_load(train_run *r, train_state *st, bool *found);
 /* Final weights with the model config in the metadata (for `ignis sample`). */
 ig_status train_save_weights(const ig_job_spec *spec, ig_model *m, const char *path);
-/* A GPT config from a weights file's metadata. */
-ig_status train_config_from_metadata(const ig_safetensors *f, const char *path,
-                                     ig_gpt_config *cfg);
+/* A GPT from a weights file or a checkpoint directory (a step or its parent). */
+ig_status train_load_gpt(const char *path, ig_model **out);
 
 /* ---- output (worker/train_log.c) ---- */
 typedef struct train_log {

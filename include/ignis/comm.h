@@ -37,28 +37,46 @@ typedef struct ig_dist_env {
     const char *source; /* "openmpi", "slurm", "torchrun" or "none" */
 } ig_dist_env;
 
-/* Fills env; returns false (world 1, rank 0) when no launcher is seen. */
+/* Fills env; returns false (world 1, rank 0, source "none") when no launcher
+ * is seen. The first launcher whose rank variable is set is read; a missing
+ * or malformed variable of it (not a number, rank outside [0, world), a port
+ * outside 1..65535) also gives false, with env as for no launcher and the last
+ * error (IG_ERR_FORMAT) naming the variable: a half-seen launcher is never
+ * guessed at. MASTER_ADDR / MASTER_PORT are read for every launcher ("" and 0
+ * when unset). */
 bool ig_dist_env_detect(ig_dist_env *env);
 
 typedef struct ig_pg_opts {
     ig_backend backend;
     double timeout_s; /* every collective's deadline; default 300 */
+    /* Tests only: on a timeout, abort the group but not the job. */
+    bool no_abort_on_timeout;
 } ig_pg_opts;
-#define IG_PG_OPTS_INIT {IG_BACKEND_MPI, 300.0}
+#define IG_PG_OPTS_INIT {IG_BACKEND_MPI, 300.0, false}
 
 typedef struct ig_pg ig_pg;
 typedef struct ig_work ig_work;
 
-/* The group of all ranks (initializes MPI when needed). */
+/* The group of all ranks (initializes MPI when needed, also for NCCL, whose
+ * bootstrap goes through MPI). opts NULL: IG_PG_OPTS_INIT. Collective. An
+ * NCCL group uses CUDA device (node-local rank) % (device count), made the
+ * calling thread's current device; its CPU tensors go through MPI. */
 ig_status ig_pg_init_world(const ig_pg_opts *opts, ig_pg **out);
 /* A group of the listed ranks of parent (collective over parent: every rank
- * calls it; ranks not listed get *out = NULL). */
+ * calls it; ranks not listed get *out = NULL). Its rank i is parent rank
+ * ranks[i]; it takes the parent's options and device. */
 ig_status ig_pg_new_subgroup(ig_pg *parent, int n, const int *ranks, ig_pg **out);
 int ig_pg_rank(const ig_pg *pg);
 int ig_pg_size(const ig_pg *pg);
 ig_backend ig_pg_backend(const ig_pg *pg);
-/* Waits for the group's pending work, then frees it. The world group's free
- * finalizes MPI. */
+/* The CUDA device of an NCCL group; -1 for MPI. */
+int ig_pg_device(const ig_pg *pg);
+/* Waits (up to the timeout) for the group's pending work, then frees it. MPI
+ * is finalized with the last group freed, if ignis initialized it: free
+ * subgroups before the world group, and make no group after that. A group
+ * whose communication thread stays stuck after an abort (only possible with
+ * no_abort_on_timeout) is left allocated rather than waited for. NULL is
+ * allowed. */
 void ig_pg_free(ig_pg *pg);
 /* Aborts the group: pending work fails; with MPI the job ends (MPI_Abort). */
 void ig_pg_abort(ig_pg *pg, const char *why);
@@ -73,10 +91,20 @@ ig_status ig_pg_all_gather(ig_pg *pg, ig_tensor *out, ig_tensor *in, ig_work **w
 ig_status ig_pg_reduce_scatter(ig_pg *pg, ig_tensor *out, ig_tensor *in, ig_reduce_op op,
                                ig_work **work);
 ig_status ig_pg_barrier(ig_pg *pg);
+/* Point to point, matched by (peer, tag), tag in [0, 32767], peer != own
+ * rank. send queues the message from a private copy of t (MPI: host memory;
+ * NCCL: device memory, copied on the caller's stream) and returns without
+ * waiting for the receiver, so a ring of send-then-recv on every rank does
+ * not deadlock; a failure to deliver it fails a later call (or the timeout
+ * aborts the group). With NCCL, a send waits up to 10 ms on the
+ * communication thread for the sends and recvs issued right after it, and
+ * goes out with them as one NCCL group (NCCL ignores tags). recv waits for
+ * the data. */
 ig_status ig_pg_send(ig_pg *pg, ig_tensor *t, int dst, int tag);
 ig_status ig_pg_recv(ig_pg *pg, ig_tensor *t, int src, int tag);
 
-/* Waits for the work (up to the group's timeout) and frees the handle. */
+/* Waits for the work (up to the group's timeout, counted from this call) and
+ * frees the handle. CUDA work has then completed on the device. */
 ig_status ig_work_wait(ig_work *w);
 /* True once the work has completed (its status then comes from wait). */
 bool ig_work_test(ig_work *w);

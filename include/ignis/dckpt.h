@@ -7,9 +7,14 @@
  *                     rank_NNNNN.bin  the bytes each rank wrote
  *                     state.json      the caller's JSON (step, cursors, RNG)
  *
- * written under DIR/.tmp_step_N, every file fsynced, committed by rank 0 with
- * an atomic rename once all ranks have written (barriers over the group);
- * the last `keep` are kept. Saving splits every tensor's flattened elements
+ * metadata.json is {"format": "ignis-dckpt", "version": 1, "step": S,
+ * "world": W, "tensors": {NAME: {"dtype": "F32" (safetensors' names), "shape":
+ * [...], "chunks": [{"file": "rank_00001.bin", "offset": bytes, "length":
+ * bytes, "start": element}, ...]}, ...}} (tensors in the order saved; a rank
+ * with no element of a tensor has no chunk of it). A step is written under
+ * DIR/.tmp_step_N, every file fsynced, committed by rank 0 with an atomic
+ * rename once all ranks have written (barriers over the group); the last
+ * `keep` are kept. Saving splits every tensor's flattened elements
  * evenly over the ranks (rank r writes [r n / W, (r+1) n / W)), so a DDP
  * checkpoint costs each rank 1/W of the bytes. Loading maps any requested
  * element range onto the saved chunks, so a checkpoint written by N ranks
@@ -33,9 +38,14 @@ ig_status ig_dckpt_save(ig_pg *pg, const char *dir, int64_t step, int n,
                         const char *const *names, ig_tensor *const *tensors,
                         const char *state_json, int keep);
 
-/* Asynchronous save: copies the tensors to host memory now, then writes and
- * commits on a background thread while training goes on. At most one save is
- * in flight: a second call first waits for the first. */
+/* Asynchronous save: copies the tensors to host memory now (this rank's 1/W
+ * of each), then writes and commits on a background thread while training
+ * goes on. At most one save is in flight: a second call first waits for the
+ * first, and if that one failed returns its status without starting (every
+ * rank sees the same failure). The thread's collectives go over the writer's
+ * own subgroup of all of pg's ranks, made by ig_dckpt_writer_new (collective
+ * over pg; NULL pg: a single process), never over pg itself, whose
+ * collectives belong to the training thread. Free writers before pg. */
 typedef struct ig_dckpt_writer ig_dckpt_writer;
 ig_dckpt_writer *ig_dckpt_writer_new(ig_pg *pg);
 ig_status ig_dckpt_save_async(ig_dckpt_writer *w, const char *dir, int64_t step, int n,
@@ -53,7 +63,8 @@ int ig_dckpt_count(const ig_dckpt *c);
 const char *ig_dckpt_name(const ig_dckpt *c, int i);
 /* state.json's text ("" when none). */
 const char *ig_dckpt_state(const ig_dckpt *c);
-/* Reads the whole tensor `name` into dst (its global shape and dtype). */
+/* Reads the whole tensor `name` into dst (its global shape and dtype; any
+ * device and layout). Errors name the directory and the tensor. */
 ig_status ig_dckpt_read(const ig_dckpt *c, const char *name, ig_tensor *dst);
 /* Reads elements [offset, offset + numel(dst)) of the flattened tensor. */
 ig_status ig_dckpt_read_range(const ig_dckpt *c, const char *name, int64_t offset,

@@ -1,0 +1,128 @@
+/* sharding/comm_impl.h: the insides of a process group, shared by comm.c (the
+ * generic part: work queue, communication thread, deadlines, abort) and its
+ * backends comm_mpi.c (CPU tensors, and every group's bootstrap) and
+ * comm_nccl.c (CUDA tensors of an NCCL group).
+ *
+ * Invariants:
+ *  - an op carries raw addresses and counts taken on the issuing thread; the
+ *    communication thread never touches ig_tensor structs (not thread-safe);
+ *  - a group's MPI communicator and NCCL communicator are used by its
+ *    communication thread only, once that thread runs; before (creation) and
+ *    after (free) by the issuing thread;
+ *  - pg->mu guards the queue, the works' completion fields and the abort
+ *    state; backends run ops without holding it. */
+#ifndef IGNIS_SHARDING_COMM_IMPL_H
+#define IGNIS_SHARDING_COMM_IMPL_H
+
+#include <pthread.h>
+
+#include "core/impl.h"
+#include "ignis/comm.h"
+
+#ifdef IG_HAVE_MPI
+#include <mpi.h>
+#endif
+
+typedef enum ig__comm_kind {
+    IG__OP_ALL_REDUCE,
+    IG__OP_BROADCAST,
+    IG__OP_ALL_GATHER,
+    IG__OP_REDUCE_SCATTER,
+    IG__OP_BARRIER,
+    IG__OP_SEND,
+    IG__OP_RECV,
+    IG__OP_SUBGROUP, /* MPI_Comm_create on the parent: ordered with its collectives */
+    IG__OP_FLUSH,    /* completes posted sends and queued device work (ig_pg_free) */
+} ig__comm_kind;
+
+typedef struct ig__comm_op {
+    ig__comm_kind kind;
+    ig_device device; /* CUDA: the NCCL backend runs it; CPU: MPI */
+    ig_dtype dtype;
+    void *in, *out;   /* in == out for all_reduce, broadcast, send, recv */
+    /* Elements per rank: numel of the tensor (all_reduce, broadcast, send,
+     * recv), of `in` (all_gather), of `out` (reduce_scatter). */
+    int64_t count;
+    ig_reduce_op red;
+    int peer; /* root (broadcast), dst (send), src (recv) */
+    int tag;
+    void *buf;   /* send: a private copy of the data (host for MPI, device for NCCL) */
+    void *event; /* NCCL: cudaEvent_t recorded on the issuing stream */
+    int n_ranks;      /* subgroup: the parent ranks listed, and the new group */
+    const int *ranks;
+    ig_pg *sub;
+    char what[96]; /* "all_reduce(sum) of [4] f32 cpu", for messages */
+} ig__comm_op;
+
+struct ig_work {
+    ig_pg *pg;
+    ig__comm_op op;
+    ig_work *next; /* queue link */
+    ig_status status;
+    bool done;
+    bool abandoned; /* its waiter timed out: the communication thread frees it */
+    char err[512];
+};
+
+typedef struct ig__nccl ig__nccl;
+typedef struct ig__mpi_send ig__mpi_send;
+
+struct ig_pg {
+    int rank, size;
+    ig_pg_opts opts;
+    char name[48];
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* the communication thread: queue or stop changed */
+    pthread_cond_t done; /* waiters: some work completed */
+    ig_work *head, *tail;
+    bool stop;
+    ig_status abort_status; /* IG_OK while usable */
+    char abort_why[256];
+#ifdef IG_HAVE_MPI
+    MPI_Comm comm;
+#endif
+    ig__mpi_send *sends; /* posted MPI sends not yet known complete */
+    ig__nccl *nccl;      /* NCCL backend state; NULL for MPI groups */
+};
+
+/* comm.c: true once the group is aborted (any thread). */
+bool ig__pg_aborted(ig_pg *pg);
+/* comm.c: aborts the group after `what` waited `waited` seconds: one line to
+ * stderr, pending work fails with IG_ERR_TIMEOUT, and the job ends
+ * (MPI_Abort) unless opts.no_abort_on_timeout. Idempotent. */
+void ig__pg_timed_out(ig_pg *pg, const char *what, double waited);
+
+/* ---- comm_mpi.c (without MPI: failing with IG_ERR_UNSUPPORTED) ---- */
+/* Initializes MPI when needed (MPI_THREAD_MULTIPLE) and gives pg a dup of
+ * MPI_COMM_WORLD; sets rank and size. */
+ig_status ig__mpi_init_world(ig_pg *pg);
+/* Runs a CPU op on the communication thread (blocking MPI calls). */
+ig_status ig__mpi_exec(ig_pg *pg, ig__comm_op *op);
+/* MPI_Abort on the group's communicator: the whole job ends. */
+void ig__mpi_abort(ig_pg *pg);
+/* Frees the communicator; MPI is finalized with the last group, if ignis
+ * initialized it. */
+void ig__mpi_free(ig_pg *pg);
+
+/* ---- comm_nccl.c (built with CUDA and NCCL only) ---- */
+#ifdef IG_HAVE_NCCL
+/* Collective over pg->comm: rank 0's unique id broadcast over MPI, then
+ * ncclCommInitRank on `device` (-1: the node-local rank modulo the device count). */
+ig_status ig__nccl_init(ig_pg *pg, int device);
+int ig__nccl_device(const ig_pg *pg);
+/* Issuing thread: records op->event on the thread's current stream (after
+ * copying a send's data to op->buf). */
+ig_status ig__nccl_issue(ig_pg *pg, ig__comm_op *op);
+/* Communication thread: enqueues n ops on the group's stream, each after
+ * its op->event (sends and recvs: all of them as one NCCL group; otherwise
+ * all collectives), then waits for the stream, polling against the
+ * deadline. A CPU FLUSH op only waits. */
+ig_status ig__nccl_exec(ig_pg *pg, ig__comm_op *const *ops, int n);
+/* Frees what a CUDA op holds (its event, a send's copy). */
+void ig__nccl_release(ig__comm_op *op);
+void ig__nccl_free(ig_pg *pg);
+#endif
+
+#endif
