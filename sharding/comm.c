@@ -218,10 +218,11 @@ ig_status ig_work_wait(ig_work *w) {
 /* Lets w complete on its own: whoever comes last (here or the communication
  * thread) frees it. */
 static void work_detach(ig_work *w) {
-    pthread_mutex_lock(&w->pg->mu);
+    ig_pg *pg = w->pg;
+    pthread_mutex_lock(&pg->mu);
     if (w->done) work_free(w);
     else w->abandoned = true;
-    pthread_mutex_unlock(&w->pg->mu);
+    pthread_mutex_unlock(&pg->mu);
 }
 
 bool ig_work_test(ig_work *w) {
