@@ -104,6 +104,13 @@ sed -i 's/"name": "half"/"name": "w4"/; s#"dir": "half/ckpt"#"dir": "w4/ckpt"#' 
 "$IGNIS" train half.json --resume > half.log 2>&1
 grep -q "resumed from step 40" half.log && ok "the .tmp_step_30 directory was ignored" || { cat half.log; bad "half-written checkpoint"; }
 
+# ---- a checkpoint of another model: a clear error, nothing trained ----
+spec other 40 20
+sed -i 's/"n_embd": 32/"n_embd": 48/; s#"dir": "other/ckpt"#"dir": "w4/ckpt"#' other.json
+"$IGNIS" train other.json --resume > other.log 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "transformer" other.log && grep -q "w4/ckpt" other.log && [ ! -e other/model.safetensors ] \
+    && ok "another model's checkpoint: exit 1 naming the tensor and the checkpoint" || { cat other.log; bad "other model (rc $rc)"; }
+
 # ---- 5. export ----
 "$IGNIS" export w4/ckpt exported.safetensors > export.log 2>&1 && "$CMP" exported.safetensors w4/model.safetensors 0 > /dev/null \
     && ok "ignis export == the run's final weights" || { cat export.log; bad "export"; }

@@ -87,9 +87,12 @@ ig_status train_ckpt_save(train_run *r, const train_state *st) {
     if (s != IG_OK) return s;
     char *text = state_text(r->spec, r->optim, st);
     if (!text) s = ig_set_error(IG_ERR_NOMEM, "cannot build the checkpoint state");
+    if (s == IG_OK && !r->writer && !(r->writer = ig_dckpt_writer_new(r->pg)))
+        s = ig_last_status();
     if (s == IG_OK)
-        s = ig_dckpt_save(r->pg, r->spec->ckpt_dir, st->step, l.n, (const char *const *)l.names,
-                          l.tensors, text, r->spec->ckpt_keep);
+        s = ig_dckpt_save_async(r->writer, r->spec->ckpt_dir, st->step, l.n,
+                                (const char *const *)l.names, l.tensors, text,
+                                r->spec->ckpt_keep);
     free(text);
     list_free(&l);
     return s;
@@ -127,13 +130,26 @@ ig_status train_ckpt_load(train_run *r, train_state *st, bool *found) {
         ig_clear_error();
         return IG_OK;
     }
+    /* everything is read into fresh tensors first: a checkpoint that does not
+     * fit (another model, a bad file) changes nothing */
     ig_dckpt *c = NULL;
     ckpt_list l = {0};
     ig_status s = ig_dckpt_open(dir, &c);
     if (s == IG_OK) s = list_make(r->model, r->optim, &l);
-    for (int i = 0; i < l.n && s == IG_OK; i++) s = ig_dckpt_read(c, l.names[i], l.tensors[i]);
+    ig_scope *sc = ig_scope_begin();
+    ig_tensor **tmp = s == IG_OK ? calloc((size_t)l.n + 1, sizeof *tmp) : NULL;
+    if (s == IG_OK && !tmp) s = ig_set_error(IG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < l.n && s == IG_OK; i++) {
+        tmp[i] = ig_empty_like(l.tensors[i]);
+        s = tmp[i] ? ig_dckpt_read(c, l.names[i], tmp[i]) : ig_last_status();
+    }
+    train_state loaded = *st;
     snprintf(path, sizeof path, "%s/state.json", dir);
+    if (s == IG_OK) s = parse_state(path, ig_dckpt_state(c), NULL, &loaded);
+    for (int i = 0; i < l.n && s == IG_OK; i++) s = ig_copy_(l.tensors[i], tmp[i]);
     if (s == IG_OK) s = parse_state(path, ig_dckpt_state(c), r->optim, st);
+    ig_scope_end(sc);
+    free(tmp);
     list_free(&l);
     ig_dckpt_close(c);
     *found = s == IG_OK;

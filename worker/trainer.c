@@ -107,6 +107,7 @@ static ig_status join_group(train_run *r, ig_device *dev) {
 }
 
 static void run_free(train_run *r) {
+    if (r->writer) ig_dckpt_writer_free(r->writer); /* waits for the save in flight */
     if (r->ddp) ig_ddp_free(r->ddp);
     ig_optim_free(r->optim);
     ig_model_free(r->model);
@@ -119,7 +120,7 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
     if (strcmp(spec->precision, "fp32") != 0)
         return ig_set_error(IG_ERR_UNSUPPORTED, "%s: train.precision %s: only fp32 for now",
                             spec->path, spec->precision);
-    train_run r = {spec, NULL, NULL, NULL, NULL, 0, 1};
+    train_run r = {spec, NULL, NULL, NULL, NULL, NULL, 0, 1};
     ig_device dev = ig_device_parse(spec->device);
     ig_status st = join_group(&r, &dev);
     if (st != IG_OK) return st;
@@ -203,7 +204,10 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
         if (st == IG_OK && spec->ckpt_dir[0] && spec->ckpt_interval > 0 &&
             done % spec->ckpt_interval == 0)
             st = train_ckpt_save(&r, &state);
-        if (o.stop_after > 0 && done - first >= o.stop_after) goto out;
+        if (o.stop_after > 0 && done - first >= o.stop_after) {
+            if (st == IG_OK && r.writer) st = ig_dckpt_wait(r.writer);
+            goto out;
+        }
     }
     if (st == IG_OK) {
         double vl, acc;
@@ -213,6 +217,7 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
     if (st == IG_OK && spec->ckpt_dir[0] && state.step > first &&
         (spec->ckpt_interval <= 0 || state.step % spec->ckpt_interval != 0))
         st = train_ckpt_save(&r, &state);
+    if (st == IG_OK && r.writer) st = ig_dckpt_wait(r.writer); /* the last one is committed */
     if (st == IG_OK && spec->output[0] && r.rank == 0) {
         st = train_save_weights(spec, r.model, spec->output);
         if (st == IG_OK) train_log_text(&log, "weights: %s\n", spec->output);

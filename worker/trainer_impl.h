@@ -62,6 +62,7 @@ typedef struct train_run {
     ig_optim *optim;
     ig_pg *pg;
     ig_ddp *ddp;
+    ig_dckpt_writer *writer; /* checkpoints are written in the background */
     int rank, world;
 } train_run;
 
@@ -72,7 +73,9 @@ typedef struct train_state {
     ig_generator rng;        /* the default generator (dropout) */
 } train_state;
 
-/* Collective over the run's group: a sharded checkpoint of the step. */
+/* Collective over the run's group: a sharded checkpoint of the step,
+ * snapshotted now and written on the writer's thread while training goes on
+ * (the previous one is waited for first). */
 ig_status train_ckpt_save(train_run *r, const train_state *st);
 /* Loads the latest committed checkpoint; *found false when there is none. */
 ig_status train_ckpt_load(train_run *r, train_state *st, bool *found);
