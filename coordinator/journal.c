@@ -1,0 +1,2 @@
+/* coordinator/journal.c: placeholder, being written. */
+typedef int ig__placeholder_coordinator_journal_c;

@@ -1,0 +1,2 @@
+/* coordinator/proto.c: placeholder, being written. */
+typedef int ig__placeholder_coordinator_proto_c;

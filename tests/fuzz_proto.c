@@ -1,0 +1,2 @@
+/* tests/fuzz_proto.c: placeholder, being written. */
+int main(void) { return 77; }
