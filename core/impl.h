@@ -26,8 +26,8 @@ _Noreturn void ig__fail(const char *file, int line, const char *fmt, ...)
         if (__builtin_expect(!(cond), 0)) ig__fail(__FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
-/* Sets the thread's last error and returns s. */
-ig_status ig__error(ig_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the thread's last error and returns s (ig_set_error, status.h). */
+#define ig__error ig_set_error
 
 /* "[2, 3] f32 cuda:0" into a per-thread ring of buffers (valid for a few calls). */
 const char *ig__describe(const ig_tensor *t);

@@ -36,25 +36,12 @@ void ig_clear_error(void) {
     last_status = IG_OK;
 }
 
-static ig_status set_error(ig_status s, const char *fmt, va_list ap) {
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    last_status = s;
-    return s;
-}
-
-ig_status ig__error(ig_status s, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    set_error(s, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 ig_status ig_set_error(ig_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    set_error(s, fmt, ap);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    last_status = s;
     return s;
 }
 

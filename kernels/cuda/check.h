@@ -2,7 +2,7 @@
  * of ignis goes through, for C (core/cuda_runtime.c) and CUDA C++ (.cu).
  *
  *   IG__CK(call)   evaluates call; IG_OK, or the failure turned into
- *                  ig__error(IG_ERR_CUDA or IG_ERR_CUBLAS,
+ *                  ig_set_error(IG_ERR_CUDA or IG_ERR_CUBLAS,
  *                            "file:line: call: <library's message>")
  *   IG__TRY(call)  the same, returning the failure from the enclosing function
  *
@@ -18,22 +18,17 @@
 
 #ifdef __cplusplus
 #include <cublas_api.h>
-extern "C" {
-#endif
-ig_status ig__error(ig_status s, const char *fmt, ...);
-#ifdef __cplusplus
-}
 #endif
 
 static inline ig_status ig__ck(cudaError_t e, const char *file, int line, const char *call) {
     if (e == cudaSuccess) return IG_OK;
     (void)cudaGetLastError();
-    return ig__error(IG_ERR_CUDA, "%s:%d: %s: %s", file, line, call, cudaGetErrorString(e));
+    return ig_set_error(IG_ERR_CUDA, "%s:%d: %s: %s", file, line, call, cudaGetErrorString(e));
 }
 #ifdef __cplusplus
 static inline ig_status ig__ck(cublasStatus_t e, const char *file, int line, const char *call) {
     if (e == CUBLAS_STATUS_SUCCESS) return IG_OK;
-    return ig__error(IG_ERR_CUBLAS, "%s:%d: %s: %s", file, line, call, cublasGetStatusString(e));
+    return ig_set_error(IG_ERR_CUBLAS, "%s:%d: %s: %s", file, line, call, cublasGetStatusString(e));
 }
 #endif
 

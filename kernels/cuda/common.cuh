@@ -95,7 +95,7 @@ template <bool Ints, typename F> static ig_status ig__dispatch(ig_dtype t, const
         default: break;
         }
     }
-    return ig__error(IG_ERR_UNSUPPORTED, "cuda %s: dtype %s is not supported", what,
+    return ig_set_error(IG_ERR_UNSUPPORTED, "cuda %s: dtype %s is not supported", what,
                      ig_dtype_name(t));
 }
 

@@ -72,7 +72,7 @@ __global__ void ce_backward_kernel(T *glogits, const T *logits, const char *targ
 
 static ig_status check_rows(int64_t rows) {
     if (rows <= INT32_MAX) return IG_OK;
-    return ig__error(IG_ERR_UNSUPPORTED, "cuda cross_entropy: %lld rows are too many",
+    return ig_set_error(IG_ERR_UNSUPPORTED, "cuda cross_entropy: %lld rows are too many",
                      (long long)rows);
 }
 

@@ -18,7 +18,7 @@ static thread_local cudaStream_t bound[MAX_DEVICES];
 static ig_status handle_for_stream(cublasHandle_t *h) {
     int dev;
     IG__TRY(cudaGetDevice(&dev));
-    if (dev >= MAX_DEVICES) return ig__error(IG_ERR_NO_DEVICE, "cuda gemm: device %d", dev);
+    if (dev >= MAX_DEVICES) return ig_set_error(IG_ERR_NO_DEVICE, "cuda gemm: device %d", dev);
     if (!handles[dev]) IG__TRY(cublasCreate(&handles[dev]));
     cudaStream_t s = ig__stream();
     if (bound[dev] != s) {
@@ -34,7 +34,7 @@ extern "C" ig_status ig_cuda_gemm(const ig_gemm_args *g) {
     int64_t dims[] = {g->m, g->n, g->k, g->batch, g->lda, g->ldb, g->ldc};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (dims[i] > INT32_MAX)
-            return ig__error(IG_ERR_UNSUPPORTED,
+            return ig_set_error(IG_ERR_UNSUPPORTED,
                              "cuda gemm: size %lld is over the int range of cuBLAS",
                              (long long)dims[i]);
     cudaDataType_t t;
@@ -45,7 +45,7 @@ extern "C" ig_status ig_cuda_gemm(const ig_gemm_args *g) {
     case IG_F16: t = CUDA_R_16F; break;
     case IG_F64: t = CUDA_R_64F, ct = CUBLAS_COMPUTE_64F; break;
     default:
-        return ig__error(IG_ERR_UNSUPPORTED, "cuda gemm: dtype %s", ig_dtype_name(g->dtype));
+        return ig_set_error(IG_ERR_UNSUPPORTED, "cuda gemm: dtype %s", ig_dtype_name(g->dtype));
     }
     float af = (float)g->alpha, bf = (float)g->beta;
     const void *alpha = ct == CUBLAS_COMPUTE_64F ? (const void *)&g->alpha : (const void *)&af;

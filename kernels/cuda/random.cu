@@ -30,7 +30,7 @@ static ig_status fill(const ig_kt *out, uint64_t seed, uint64_t offset, double a
         philox_fill<<<ig__blocks(n, 256), 256, 0, ig__stream()>>>((float *)out->data, n, seed,
                                                                   offset, a, b, normal);
     else
-        return ig__error(IG_ERR_UNSUPPORTED, "cuda random fill: dtype %s (f32 or f64 only)",
+        return ig_set_error(IG_ERR_UNSUPPORTED, "cuda random fill: dtype %s (f32 or f64 only)",
                          ig_dtype_name(out->dtype));
     IG__TRY(cudaGetLastError());
     return IG_OK;

@@ -28,7 +28,7 @@ static ig_status sum_rows(T *out, const T *in, int64_t rows, int64_t cols, doubl
     const int64_t chunk = 16384;
     int64_t parts = rows < 2 * sms && cols > 2 * chunk ? (cols + chunk - 1) / chunk : 1;
     if (rows * parts > INT32_MAX)
-        return ig__error(IG_ERR_UNSUPPORTED, "cuda sum_rows: %lld rows are too many",
+        return ig_set_error(IG_ERR_UNSUPPORTED, "cuda sum_rows: %lld rows are too many",
                          (long long)rows);
     if (parts == 1) {
         sum_kernel<<<(unsigned)rows, ig__row_threads(cols), 0, ig__stream()>>>(out, in, cols, cols,

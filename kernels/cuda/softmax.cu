@@ -43,7 +43,7 @@ __global__ void softmax_backward_kernel(T *gin, const T *gout, const T *yin, int
 
 static ig_status check_rows(const char *what, int64_t rows) {
     if (rows <= INT32_MAX) return IG_OK;
-    return ig__error(IG_ERR_UNSUPPORTED, "cuda %s: %lld rows are too many", what, (long long)rows);
+    return ig_set_error(IG_ERR_UNSUPPORTED, "cuda %s: %lld rows are too many", what, (long long)rows);
 }
 
 extern "C" ig_status ig_cuda_softmax_forward(const ig_kt *out, const ig_kt *in, int64_t rows,
