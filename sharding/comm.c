@@ -1,7 +1,8 @@
 /* sharding/comm.c: process groups, the generic part: argument checks, the
  * work queue and the one communication thread of each group, work handles,
  * deadlines and abort, and ig_dist_env_detect. The backends (comm_mpi.c,
- * comm_nccl.c) only run an op to completion on the communication thread.
+ * comm_nccl.c, comm_ucx.c) only run an op to completion on the communication
+ * thread (UCX: also progresses its worker while the queue is empty).
  *
  * Invariants:
  *  - ops run on the communication thread one at a time, in issue order;
@@ -85,7 +86,21 @@ static int family(const ig_work *w) {
  * queued works of its family after it; returns the count (0: stopped with
  * nothing queued). */
 static int take_batch(ig_pg *pg, ig_work **batch) {
-    while (!pg->head && !pg->stop) pthread_cond_wait(&pg->wake, &pg->mu);
+    while (!pg->head && !pg->stop) {
+        double poll = 0; /* UCX: progress its worker now and then meanwhile */
+        if (pg->ucx) {
+            pthread_mutex_unlock(&pg->mu);
+            poll = ig__ucx_idle(pg);
+            pthread_mutex_lock(&pg->mu);
+            if (pg->head || pg->stop) break;
+        }
+        if (poll > 0) {
+            struct timespec until = deadline(CLOCK_MONOTONIC, poll);
+            (void)pthread_cond_timedwait(&pg->wake, &pg->mu, &until);
+        } else {
+            pthread_cond_wait(&pg->wake, &pg->mu);
+        }
+    }
     int n = 0;
     struct timespec dl = deadline(CLOCK_MONOTONIC, P2P_LINGER_S);
     while (n < MAX_BATCH && pg->head &&
@@ -110,6 +125,7 @@ static ig_status run_batch(ig_pg *pg, ig_work **batch, int n) {
         if (st != IG_OK) return st;
     }
 #endif
+    if (pg->ucx) return ig__ucx_exec(pg, ops[0]);
     return ig__mpi_exec(pg, ops[0]);
 }
 
@@ -275,9 +291,9 @@ static ig_status check_tensor(ig_pg *pg, const char *op, const ig_tensor *t, ig_
     if (t->device.kind == IG_DEV_CUDA) {
         if (!pg->nccl)
             return ig__error(IG_ERR_UNSUPPORTED,
-                             "%s: %s is a CUDA tensor, and group %s has the MPI backend (CPU "
+                             "%s: %s is a CUDA tensor, and group %s has the %s backend (CPU "
                              "tensors; IG_BACKEND_NCCL takes CUDA tensors)",
-                             op, ig__describe(t), pg->name);
+                             op, ig__describe(t), pg->name, pg->ucx ? "UCX" : "MPI");
         IG_CHECK(t->device.index == ig_pg_device(pg), "%s: %s is not on cuda:%d, group %s's device",
                  op, ig__describe(t), ig_pg_device(pg), pg->name);
     }
@@ -445,7 +461,8 @@ static void pg_destroy(ig_pg *pg) {
 #ifdef IG_HAVE_NCCL
     if (pg->nccl) ig__nccl_free(pg);
 #endif
-    ig__mpi_free(pg);
+    if (pg->ucx) ig__ucx_free(pg);
+    else ig__mpi_free(pg);
     pg_dealloc(pg);
 }
 
@@ -457,6 +474,9 @@ ig_status ig_pg_init_world(const ig_pg_opts *opts, ig_pg **out) {
     IG_CHECK(opts->backend >= 0 && opts->backend < IG_BACKEND_COUNT,
              "pg_init_world: bad backend %d", (int)opts->backend);
     IG_CHECK(opts->timeout_s > 0, "pg_init_world: timeout %g s is not positive", opts->timeout_s);
+    if (opts->backend == IG_BACKEND_UCX)
+        return ig__error(IG_ERR_UNSUPPORTED, "pg_init_world: UCX groups start with ig_pg_init_ucx "
+                                             "(their ranks' addresses come from the launcher)");
 #ifndef IG_HAVE_NCCL
     if (opts->backend == IG_BACKEND_NCCL)
         return ig__error(IG_ERR_UNSUPPORTED, "pg_init_world: this build has no NCCL");
@@ -481,6 +501,45 @@ ig_status ig_pg_init_world(const ig_pg_opts *opts, ig_pg **out) {
     return IG_OK;
 }
 
+ig_status ig_pg_init_ucx(int rank, int world, const void *const *addrs, const size_t *lens,
+                         const ig_pg_opts *opts, ig_pg **out) {
+    IG_CHECK(out && addrs && lens, "pg_init_ucx: NULL argument");
+    IG_CHECK(world >= 1 && world <= 65536 && rank >= 0 && rank < world,
+             "pg_init_ucx: rank %d of world %d (1 to 65536 ranks)", rank, world);
+    for (int i = 0; i < world; i++)
+        IG_CHECK(addrs[i] && lens[i], "pg_init_ucx: no address for rank %d", i);
+    *out = NULL;
+    ig_pg_opts o = IG_PG_OPTS_INIT;
+    if (opts) o = *opts;
+    IG_CHECK(o.timeout_s > 0, "pg_init_ucx: timeout %g s is not positive", o.timeout_s);
+    o.backend = IG_BACKEND_UCX;
+    o.no_abort_on_timeout = true; /* a timeout aborts the group only */
+    ig_pg *pg = pg_alloc(&o);
+    if (!pg) return ig_last_status();
+    snprintf(pg->name, sizeof pg->name, "ucx");
+    pg->rank = rank;
+    pg->size = world;
+    ig_status st = ig__ucx_init(pg, addrs, lens);
+    if (st != IG_OK) {
+        pg_dealloc(pg);
+        return st;
+    }
+    st = pg_start(pg);
+    if (st != IG_OK) {
+        pg_destroy(pg);
+        return st;
+    }
+    st = ig_pg_barrier(pg); /* every rank is there and reachable */
+    if (st != IG_OK) {
+        char err[512];
+        snprintf(err, sizeof err, "%s", ig_last_error());
+        ig_pg_free(pg);
+        return ig__error(st, "pg_init_ucx: %s", err);
+    }
+    *out = pg;
+    return IG_OK;
+}
+
 ig_status ig_pg_new_subgroup(ig_pg *parent, int n, const int *ranks, ig_pg **out) {
     IG_CHECK(parent && ranks && out, "pg_new_subgroup: NULL argument");
     IG_CHECK(n >= 1 && n <= parent->size, "pg_new_subgroup: %d ranks of group %s of %d", n,
@@ -493,6 +552,10 @@ ig_status ig_pg_new_subgroup(ig_pg *parent, int n, const int *ranks, ig_pg **out
             IG_CHECK(ranks[j] != ranks[i], "pg_new_subgroup: rank %d listed twice", ranks[i]);
     }
     *out = NULL;
+    if (parent->ucx)
+        return ig__error(IG_ERR_UNSUPPORTED, "pg_new_subgroup: group %s is a UCX group, which has "
+                                             "no subgroups",
+                         parent->name);
     ig_pg *sub = pg_alloc(&parent->opts);
     if (!sub) return ig_last_status();
     int len = snprintf(sub->name, sizeof sub->name, "%s/[", parent->name);

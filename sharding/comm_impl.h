@@ -1,7 +1,8 @@
 /* sharding/comm_impl.h: the insides of a process group, shared by comm.c (the
  * generic part: work queue, communication thread, deadlines, abort) and its
- * backends comm_mpi.c (CPU tensors, and every group's bootstrap) and
- * comm_nccl.c (CUDA tensors of an NCCL group).
+ * backends comm_mpi.c (CPU tensors, and the bootstrap of MPI and NCCL
+ * groups), comm_nccl.c (CUDA tensors of an NCCL group) and comm_ucx.c (CPU
+ * tensors of a UCX group, which has no MPI communicator).
  *
  * Invariants:
  *  - an op carries raw addresses and counts taken on the issuing thread; the
@@ -37,7 +38,7 @@ typedef enum ig__comm_kind {
 
 typedef struct ig__comm_op {
     ig__comm_kind kind;
-    ig_device device; /* CUDA: the NCCL backend runs it; CPU: MPI */
+    ig_device device; /* CUDA: the NCCL backend runs it; CPU: MPI or UCX */
     ig_dtype dtype;
     void *in, *out;   /* in == out for all_reduce, broadcast, send, recv */
     /* Elements per rank: numel of the tensor (all_reduce, broadcast, send,
@@ -65,6 +66,7 @@ struct ig_work {
 };
 
 typedef struct ig__nccl ig__nccl;
+typedef struct ig__ucx ig__ucx;
 typedef struct ig__mpi_send ig__mpi_send;
 
 struct ig_pg {
@@ -85,6 +87,7 @@ struct ig_pg {
 #endif
     ig__mpi_send *sends; /* posted MPI sends not yet known complete */
     ig__nccl *nccl;      /* NCCL backend state; NULL for MPI groups */
+    ig__ucx *ucx;        /* UCX backend state (no MPI communicator); else NULL */
 };
 
 /* comm.c: true once the group is aborted (any thread). */
@@ -105,6 +108,19 @@ void ig__mpi_abort(ig_pg *pg);
 /* Frees the communicator; MPI is finalized with the last group, if ignis
  * initialized it. */
 void ig__mpi_free(ig_pg *pg);
+
+/* ---- comm_ucx.c (without UCX: failing with IG_ERR_UNSUPPORTED) ---- */
+/* Takes the worker of ig_pg_ucx_address and connects it to every other
+ * rank's address (pg->rank and pg->size set); sets pg->ucx. */
+ig_status ig__ucx_init(ig_pg *pg, const void *const *addrs, const size_t *lens);
+/* Runs a CPU op on the communication thread, polling against its deadline. */
+ig_status ig__ucx_exec(ig_pg *pg, ig__comm_op *op);
+/* Communication thread, with nothing queued: progresses the worker (posted
+ * sends, transport buffers); returns the seconds to wait before the next
+ * call, 0 for none needed. */
+double ig__ucx_idle(ig_pg *pg);
+/* Closes the endpoints and frees the worker (thread not running). */
+void ig__ucx_free(ig_pg *pg);
 
 /* ---- comm_nccl.c (built with CUDA and NCCL only) ---- */
 #ifdef IG_HAVE_NCCL

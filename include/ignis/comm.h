@@ -1,16 +1,19 @@
 /* ignis/comm.h: process groups and their collectives (sharding/).
  *
  * A process group is a set of ranks that run collectives together. Backends:
- * MPI (CPU tensors; ranks started by mpirun / srun) and NCCL (CUDA tensors;
- * its unique id bootstrapped through MPI). Every collective is issued on the
- * group's communication thread, in the order issued, so a call returns at
- * once with a work handle and the caller goes on (DDP overlaps backward with
- * gradient all-reduces this way); with work == NULL the call waits.
+ * MPI (CPU tensors; ranks started by mpirun / srun), NCCL (CUDA tensors;
+ * its unique id bootstrapped through MPI) and UCX (CPU tensors; ranks started
+ * by ignis workers, their addresses relayed: ig_pg_init_ucx). Every
+ * collective is issued on the group's communication thread, in the order
+ * issued, so a call returns at once with a work handle and the caller goes on
+ * (DDP overlaps backward with gradient all-reduces this way); with work ==
+ * NULL the call waits.
  *
  * Timeouts: every wait that crosses processes has a deadline (the group's
  * timeout). When it passes, the group is aborted — pending and later work
  * fail with IG_ERR_TIMEOUT, and with MPI the whole job is torn down
- * (MPI_Abort) so that no rank is left hanging in a collective.
+ * (MPI_Abort) so that no rank is left hanging in a collective. A UCX group
+ * only aborts itself (its ranks' supervisor ends the job).
  *
  * Tensors must be contiguous, of the same dtype and element count on every
  * rank, and must not be touched until their work completes. Threads: one
@@ -25,7 +28,12 @@ extern "C" {
 #endif
 
 typedef enum ig_reduce_op { IG_REDUCE_SUM, IG_REDUCE_AVG, IG_REDUCE_MAX, IG_REDUCE_OP_COUNT } ig_reduce_op;
-typedef enum ig_backend { IG_BACKEND_MPI, IG_BACKEND_NCCL, IG_BACKEND_COUNT } ig_backend;
+typedef enum ig_backend {
+    IG_BACKEND_MPI,
+    IG_BACKEND_NCCL,
+    IG_BACKEND_UCX, /* ig_pg_init_ucx only */
+    IG_BACKEND_COUNT
+} ig_backend;
 
 /* Who this process is, from the launcher's environment: Open MPI
  * (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK), Slurm (SLURM_PROCID/NTASKS/LOCALID)
@@ -62,6 +70,24 @@ typedef struct ig_work ig_work;
  * NCCL group uses CUDA device (node-local rank) % (device count), made the
  * calling thread's current device; its CPU tensors go through MPI. */
 ig_status ig_pg_init_world(const ig_pg_opts *opts, ig_pg **out);
+/* ---- UCX groups (ranks bootstrapped by their launcher, not by MPI) ----
+ * Each rank calls ig_pg_ucx_address, publishes the address (the coordinator
+ * relays them), and once it has every rank's, calls ig_pg_init_ucx. */
+
+/* Starts this process's UCX worker for the next ig_pg_init_ucx (again the
+ * same one until then) and gives its address: *blob (malloc'd, the caller
+ * frees it) of *len bytes. */
+ig_status ig_pg_ucx_address(void **blob, size_t *len);
+/* The group of `world` ranks whose worker addresses are addrs[i] (lens[i]
+ * bytes; addrs[rank] is this process's, from ig_pg_ucx_address): connects to
+ * every peer and runs a first barrier (collective; bounded by the timeout).
+ * opts NULL: IG_PG_OPTS_INIT; its backend is taken as IG_BACKEND_UCX, and a
+ * timeout never ends the process (no_abort_on_timeout is implied). Takes the
+ * worker of ig_pg_ucx_address (IG_ERR_STATE without one). CPU tensors only;
+ * no subgroups. */
+ig_status ig_pg_init_ucx(int rank, int world, const void *const *addrs, const size_t *lens,
+                         const ig_pg_opts *opts, ig_pg **out);
+
 /* A group of the listed ranks of parent (collective over parent: every rank
  * calls it; ranks not listed get *out = NULL). Its rank i is parent rank
  * ranks[i]; it takes the parent's options and device. */
@@ -69,7 +95,7 @@ ig_status ig_pg_new_subgroup(ig_pg *parent, int n, const int *ranks, ig_pg **out
 int ig_pg_rank(const ig_pg *pg);
 int ig_pg_size(const ig_pg *pg);
 ig_backend ig_pg_backend(const ig_pg *pg);
-/* The CUDA device of an NCCL group; -1 for MPI. */
+/* The CUDA device of an NCCL group; -1 for MPI and UCX. */
 int ig_pg_device(const ig_pg *pg);
 /* Waits (up to the timeout) for the group's pending work, then frees it. MPI
  * is finalized with the last group freed, if ignis initialized it: free
