@@ -18,6 +18,7 @@
 
 #include "ignis/status.h"
 #include "ignis/train.h"
+#include "launcher/commands.h"
 
 enum { EXIT_RUN = 1, EXIT_USAGE = 2, MAX_OVERRIDES = 32 };
 
@@ -47,7 +48,7 @@ enum { EXIT_RUN = 1, EXIT_USAGE = 2, MAX_OVERRIDES = 32 };
 static const char HELP[] =
     "usage: ignis [--help] [--version] <command> [<args>]\n"
     "\n"
-    "commands:\n" TRAIN_HELP SAMPLE_HELP EXPORT_HELP
+    "commands:\n" TRAIN_HELP SAMPLE_HELP EXPORT_HELP WORKER_HELP COORDINATOR_HELP
     "  help [COMMAND]    this help, or one command's\n"
     "\n"
     "exit status: 0 done, 1 the run failed, 2 usage error or invalid job spec\n"
@@ -92,6 +93,9 @@ static int help_for(const char *cmd) {
     if (!strcmp(cmd, "train")) fputs("usage: ignis train JOB [options]\n" TRAIN_HELP, stdout);
     else if (!strcmp(cmd, "sample")) fputs("usage: ignis sample PATH [options]\n" SAMPLE_HELP, stdout);
     else if (!strcmp(cmd, "export")) fputs("usage: ignis export CKPT OUT.safetensors\n" EXPORT_HELP, stdout);
+    else if (!strcmp(cmd, "coordinator"))
+        fputs("usage: ignis coordinator --listen ADDR --state DIR [options]\n" COORDINATOR_HELP, stdout);
+    else if (!strcmp(cmd, "worker")) fputs("usage: ignis worker --coordinator ADDR [options]\n" WORKER_HELP, stdout);
     else return usage_error("ignis help: '%s' is not an ignis command", cmd);
     return 0;
 }
@@ -226,6 +230,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(sub_argc, sub_argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(sub_argc, sub_argv);
     if (!strcmp(cmd, "export")) return cmd_export(sub_argc, sub_argv);
+    if (!strcmp(cmd, "worker")) return cmd_worker(sub_argc, sub_argv);
+    if (!strcmp(cmd, "coordinator")) return cmd_coordinator(sub_argc, sub_argv);
     if (!strcmp(cmd, "help")) {
         if (sub_argc > 2) return usage_error("ignis help: expected at most one COMMAND");
         return sub_argc == 2 ? help_for(sub_argv[1]) : (fputs(HELP, stdout), 0);

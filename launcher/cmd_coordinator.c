@@ -1,0 +1,63 @@
+/* launcher/cmd_coordinator.c: `ignis coordinator --listen ADDR --state DIR
+ * [--heartbeat-timeout S]`, the head-node daemon (coordinator/daemon.c). It
+ * runs in the foreground, logs one line per event on stderr, and stops on
+ * SIGINT or SIGTERM (exit 0); it exits 1 when it cannot start, 2 on a usage
+ * error. */
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "coordinator/daemon.h"
+#include "launcher/commands.h"
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ignis coordinator: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("; see 'ignis help coordinator'\n", stderr);
+    return 2;
+}
+
+int cmd_coordinator(int argc, char **argv) {
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {"heartbeat-timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    ig__coordd_opts o = {.heartbeat_timeout = 10};
+    char *end;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': o.listen = optarg; break;
+        case 's': o.state_dir = optarg; break;
+        case 't':
+            o.heartbeat_timeout = strtod(optarg, &end);
+            if (end == optarg || *end || !isfinite(o.heartbeat_timeout) || o.heartbeat_timeout <= 0 ||
+                o.heartbeat_timeout > 3600)
+                return usage("--heartbeat-timeout: expected seconds in (0, 3600], got '%s'", optarg);
+            break;
+        case 'h':
+            fputs("usage: ignis coordinator --listen ADDR --state DIR [options]\n" COORDINATOR_HELP, stdout);
+            return 0;
+        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
+        default: return usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
+    if (!o.listen) return usage("--listen ADDR is required");
+    if (!o.state_dir) return usage("--state DIR is required");
+    if (!ig__coordd_local_endpoint(o.listen))
+        return usage("--listen %s: plaintext is allowed on loopback only (CurveZMQ comes later)", o.listen);
+    if (ig__coordd_run(&o)) {
+        fprintf(stderr, "ignis: %s\n", ig_last_error());
+        return 1;
+    }
+    return 0;
+}

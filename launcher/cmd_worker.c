@@ -1,0 +1,130 @@
+/* launcher/cmd_worker.c: `ignis worker`, the node daemon (worker/daemon.h):
+ * parses the options into wd_opts and runs the daemon until SIGINT/SIGTERM.
+ * Exit status: 0 stopped by a signal (every rank aborted), 1 the daemon could
+ * not run, 2 a usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "ignis/tensor.h"
+#include "launcher/commands.h"
+#include "worker/daemon.h"
+
+enum { MAX_ARGS = 64 };
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ignis worker: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("; see 'ignis help worker'\n", stderr);
+    return 2;
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+/* "all", a count N (devices 0..N-1), or a list "0,2,3". */
+static bool parse_gpus(const char *s, int *gpus, int *n) {
+    long v;
+    *n = 0;
+    if (!strcmp(s, "all")) {
+        *n = ig_cuda_device_count();
+        for (int i = 0; i < *n && i < WD_MAX_GPUS; i++) gpus[i] = i;
+        return *n <= WD_MAX_GPUS;
+    }
+    if (!strchr(s, ',') && parse_long(s, 0, WD_MAX_GPUS, &v)) {
+        for (*n = 0; *n < v; (*n)++) gpus[*n] = *n;
+        return true;
+    }
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf) return false;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == WD_MAX_GPUS || !parse_long(tok, 0, 1023, &v)) return false;
+        gpus[(*n)++] = (int)v;
+    }
+    return *n > 0;
+}
+
+int cmd_worker(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"coordinator", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'n'},
+        {"gpus", required_argument, NULL, 'g'},        {"name", required_argument, NULL, 'N'},
+        {"work-dir", required_argument, NULL, 'w'},    {"rank-command", required_argument, NULL, 'r'},
+        {"grace", required_argument, NULL, 'G'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    static int gpus[WD_MAX_GPUS];
+    static char exe[PATH_MAX], cmd[4096];
+    char *rank_argv[MAX_ARGS + 1] = {0};
+    wd_opts o = {.cpus = -1, .gpus = gpus};
+    const char *rank_command = NULL;
+    long v;
+    double grace;
+    char *end;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o.coordinator = optarg; break;
+        case 'N': o.node = optarg; break;
+        case 'w': o.work_dir = optarg; break;
+        case 'r': rank_command = optarg; break;
+        case 'n':
+            if (!parse_long(optarg, 0, 65536, &v))
+                return usage("--cpus: expected an integer in [0, 65536], got '%s'", optarg);
+            o.cpus = (int)v;
+            break;
+        case 'g':
+            if (!parse_gpus(optarg, gpus, &o.n_gpus))
+                return usage("--gpus: expected all, a count, or indices like 0,2; got '%s'", optarg);
+            break;
+        case 'G':
+            grace = strtod(optarg, &end);
+            if (end == optarg || *end || !isfinite(grace) || grace <= 0 || grace > 3600)
+                return usage("--grace: expected seconds in (0, 3600], got '%s'", optarg);
+            o.grace_ms = (int)ceil(grace * 1000);
+            break;
+        case 'h': return fputs("usage: ignis worker --coordinator ADDR [options]\n" WORKER_HELP, stdout), 0;
+        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
+        default: return usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
+    if (!o.coordinator) return usage("--coordinator ADDR is required");
+
+    int n = 0;
+    if (rank_command) {
+        if (snprintf(cmd, sizeof cmd, "%s", rank_command) >= (int)sizeof cmd)
+            return usage("--rank-command: too long");
+        for (char *save, *tok = strtok_r(cmd, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            if (n == MAX_ARGS) return usage("--rank-command: more than %d words", MAX_ARGS);
+            rank_argv[n++] = tok;
+        }
+        if (!n) return usage("--rank-command: empty");
+    } else {
+        size_t len = sizeof exe;
+        if (uv_exepath(exe, &len)) return fputs("ignis worker: cannot find this program's path\n", stderr), 1;
+        rank_argv[n++] = exe;
+        rank_argv[n++] = "train";
+    }
+    o.rank_argv = rank_argv;
+    ig_status st = wd_run(&o);
+    if (st == IG_OK) return 0;
+    fprintf(stderr, "ignis: %s\n", ig_last_error());
+    return 1;
+}

@@ -1,0 +1,427 @@
+/* worker/daemon.c: the node daemon of `ignis worker` (daemon.h has the
+ * protocol it speaks and what happens when the coordinator goes away).
+ *
+ * One libuv loop carries everything: the DEALER socket and its monitor (a
+ * PAIR receiving ZeroMQ's connect/disconnect events) are watched through
+ * their ZMQ_FDs with uv_poll, the supervisor's rank processes and pipes, the
+ * HELLO and HEARTBEAT timers, and SIGINT/SIGTERM.
+ *
+ * ZMQ_FD is edge-triggered: it only says that something changed. So after
+ * each wake-up, and after anything that sent (a send can consume the
+ * notification of a message that arrived meanwhile), pump() receives while
+ * ZMQ_EVENTS says POLLIN. Sends never wait (timeout 0): with ZMQ_IMMEDIATE,
+ * a send without a live connection fails at once, and the message is either
+ * dropped (HELLO, HEARTBEAT: resent anyway) or kept (RANK_EXIT).
+ *
+ * Invariants: `running` lists exactly the ranks started and not yet exited;
+ * `pending` holds the RANK_EXIT bodies not yet handed to ZeroMQ; the
+ * heartbeat timer runs iff registered, the HELLO timer iff not (and not
+ * stopping). */
+#define _GNU_SOURCE
+#include "worker/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "ignis/proto.h"
+#include "worker/supervisor.h"
+
+#ifndef IG_HAVE_ZMQ
+ig_status wd_run(const wd_opts *opts) {
+    (void)opts;
+    return ig_set_error(IG_ERR_UNSUPPORTED, "ignis worker: this build of ignis has no ZeroMQ");
+}
+#else
+#include <zmq.h>
+
+typedef struct wd {
+    wd_opts o;
+    char node[256];
+    uv_loop_t loop;
+    void *ctx, *sock, *mon;
+    uv_poll_t sock_poll, mon_poll;
+    uv_timer_t hello_timer, hb_timer;
+    uv_signal_t sigint, sigterm;
+    sup *sup;
+    bool registered, have_id, stopping, pumping;
+    int64_t worker_id;
+    int heartbeat_ms;
+    sup_rank_id *running;
+    int n_running, cap_running;
+    json_t *pending; /* RANK_EXIT bodies */
+} wd;
+
+static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void wlog(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ignis worker: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void pump(wd *w);
+
+/* Sends at once or not at all. */
+static bool send_now(wd *w, ig_msg_type type, const json_t *body) {
+    ig_status st = ig_proto_send(w->sock, NULL, 0, type, body, 0);
+    if (st && st != IG_ERR_TIMEOUT) wlog("%s", ig_last_error());
+    return st == IG_OK;
+}
+
+static json_t *rank_list(const wd *w) {
+    json_t *a = json_array();
+    for (int i = 0; i < w->n_running; i++)
+        json_array_append_new(a, json_pack("{s:I, s:I, s:i}", "job", (json_int_t)w->running[i].job,
+                                           "attempt", (json_int_t)w->running[i].attempt, "rank",
+                                           w->running[i].rank));
+    return a;
+}
+
+/* ---- registering ---- */
+
+static void send_hello(wd *w) {
+    json_t *gpus = json_array();
+    for (int i = 0; i < w->o.n_gpus; i++) json_array_append_new(gpus, json_integer(w->o.gpus[i]));
+    json_t *b = json_pack("{s:s, s:{s:i, s:o}, s:i, s:o}", "node", w->node, "slots", "cpus",
+                          w->o.cpus, "gpus", gpus, "protocol", IG_PROTO_VERSION, "running",
+                          rank_list(w));
+    if (w->have_id) json_object_set_new(b, "worker", json_integer(w->worker_id));
+    send_now(w, IG_MSG_HELLO, b);
+    json_decref(b);
+}
+
+static void on_hello_timer(uv_timer_t *t) {
+    wd *w = t->data;
+    send_hello(w);
+    pump(w);
+}
+
+static void on_hb_timer(uv_timer_t *t) {
+    wd *w = t->data;
+    json_t *b = json_pack("{s:I, s:o}", "worker", (json_int_t)w->worker_id, "ranks", rank_list(w));
+    send_now(w, IG_MSG_HEARTBEAT, b);
+    json_decref(b);
+    pump(w);
+}
+
+/* Back to registering (the connection dropped, or the coordinator does not
+ * know us): the ranks keep running. */
+static void unregister(wd *w, const char *why) {
+    if (w->stopping) return;
+    if (w->registered)
+        wlog("%s; %d rank(s) keep running; registering again", why, w->n_running);
+    w->registered = false;
+    uv_timer_stop(&w->hb_timer);
+    if (!uv_is_active((uv_handle_t *)&w->hello_timer))
+        uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
+}
+
+static void flush_pending(wd *w) {
+    while (json_array_size(w->pending) && send_now(w, IG_MSG_RANK_EXIT, json_array_get(w->pending, 0)))
+        json_array_remove(w->pending, 0);
+}
+
+static void on_hello_ack(wd *w, const json_t *b) {
+    w->worker_id = json_integer_value(json_object_get(b, "worker"));
+    w->have_id = true;
+    const json_t *hb = json_object_get(b, "heartbeat_ms");
+    int ms = hb ? (int)json_integer_value(hb) : WD_HEARTBEAT_MS;
+    if (w->stopping) return;
+    if (!w->registered || ms != w->heartbeat_ms)
+        uv_timer_start(&w->hb_timer, on_hb_timer, (uint64_t)ms, (uint64_t)ms);
+    if (!w->registered) wlog("registered as worker %" PRId64 " (heartbeat every %d ms)", w->worker_id, ms);
+    w->heartbeat_ms = ms;
+    w->registered = true;
+    uv_timer_stop(&w->hello_timer);
+    flush_pending(w);
+}
+
+/* ---- ranks ---- */
+
+static int find_running(const wd *w, sup_rank_id id) {
+    for (int i = 0; i < w->n_running; i++)
+        if (w->running[i].job == id.job && w->running[i].attempt == id.attempt &&
+            w->running[i].rank == id.rank)
+            return i;
+    return -1;
+}
+
+static void report_exit(wd *w, sup_rank_id id, int code, int sig, double time) {
+    wlog("job %" PRId64 " attempt %" PRId64 " rank %d: %s %d", id.job, id.attempt, id.rank,
+         sig ? "killed by signal" : "exited with code", sig ? sig : code);
+    json_t *b = json_pack("{s:I, s:I, s:i, s:i, s:f}", "job", (json_int_t)id.job, "attempt",
+                          (json_int_t)id.attempt, "rank", id.rank, sig ? "signal" : "exit_code",
+                          sig ? sig : code, "time", time);
+    json_array_append_new(w->pending, b);
+    if (w->registered) flush_pending(w);
+}
+
+static void on_rank_exit(sup *s, const sup_exit *e, void *data) {
+    (void)s;
+    wd *w = data;
+    int i = find_running(w, e->id);
+    if (i >= 0) w->running[i] = w->running[--w->n_running];
+    report_exit(w, e->id, e->exit_code, e->term_signal, e->time);
+    pump(w);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* mkdir -p */
+static bool make_dirs(char *path) {
+    for (char *p = path + 1;; p++) {
+        if (*p && *p != '/') continue;
+        char c = *p;
+        *p = 0;
+        bool ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+        *p = c;
+        if (!ok) return false;
+        if (!c) return true;
+    }
+}
+
+static void start_ranks(wd *w, const json_t *b) {
+    int64_t job = json_integer_value(json_object_get(b, "job"));
+    int64_t attempt = json_integer_value(json_object_get(b, "attempt"));
+    int world = (int)json_integer_value(json_object_get(b, "world"));
+    const json_t *ranks = json_object_get(b, "ranks");
+    const char *rdv = json_string_value(json_object_get(b, "rendezvous"));
+    int n = (int)json_array_size(ranks);
+    char dir[PATH_MAX], spec_path[PATH_MAX + 16], log_path[PATH_MAX + 32], slot_env[32];
+    snprintf(dir, sizeof dir, "%s/job-%" PRId64 "/attempt-%" PRId64, w->o.work_dir, job, attempt);
+    snprintf(spec_path, sizeof spec_path, "%s/job.json", dir);
+    const char *failed = !make_dirs(dir) ? dir
+                         : json_dump_file(json_object_get(b, "spec"), spec_path, JSON_INDENT(2)) ? spec_path
+                                                                                               : NULL;
+    if (failed)
+        wlog("job %" PRId64 " attempt %" PRId64 ": cannot write %s: %s", job, attempt, failed, strerror(errno));
+
+    int argc = 0;
+    while (w->o.rank_argv[argc]) argc++;
+    char **argv = calloc((size_t)argc + 2, sizeof *argv);
+    memcpy(argv, w->o.rank_argv, (size_t)argc * sizeof *argv);
+    argv[argc] = spec_path;
+    char *env[] = {slot_env, NULL};
+    if (w->n_running + n > w->cap_running) {
+        w->cap_running = 2 * (w->n_running + n);
+        w->running = realloc(w->running, (size_t)w->cap_running * sizeof *w->running);
+    }
+    for (int i = 0; i < n; i++) {
+        const json_t *r = json_array_get(ranks, (size_t)i);
+        sup_rank_id id = {job, attempt, (int)json_integer_value(json_object_get(r, "rank"))};
+        if (find_running(w, id) >= 0) {
+            wlog("job %" PRId64 " attempt %" PRId64 " rank %d: running already; not started again", job,
+                 attempt, id.rank);
+            continue;
+        }
+        snprintf(log_path, sizeof log_path, "%s/rank-%d.log", dir, id.rank);
+        snprintf(slot_env, sizeof slot_env, "IGNIS_SLOT=%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(r, "slot")));
+        sup_rank_spec sp = {.id = id, .local_rank = (int)json_integer_value(json_object_get(r, "local_rank")),
+                            .world = world, .local_world = n, .coordinator = rdv, .argv = argv,
+                            .env = env, .log_path = log_path};
+        if (!failed && sup_start_rank(w->sup, &sp) == IG_OK) {
+            w->running[w->n_running++] = id;
+            continue;
+        }
+        if (!failed) wlog("%s", ig_last_error());
+        report_exit(w, id, 127, 0, now_s());
+    }
+    free(argv);
+    if (!failed) wlog("job %" PRId64 " attempt %" PRId64 ": %d rank(s) in %s", job, attempt, n, dir);
+}
+
+/* ---- messages ---- */
+
+static void handle(wd *w, const ig_proto_msg *m) {
+    switch (m->type) {
+    case IG_MSG_HELLO_ACK: on_hello_ack(w, m->body); break;
+    case IG_MSG_START_RANKS: start_ranks(w, m->body); break;
+    case IG_MSG_ABORT: {
+        int64_t job = json_integer_value(json_object_get(m->body, "job"));
+        int64_t attempt = json_integer_value(json_object_get(m->body, "attempt"));
+        int k = sup_abort_job(w->sup, job, attempt, w->o.grace_ms);
+        wlog("job %" PRId64 " attempt %" PRId64 ": abort (%s): %d rank(s) signalled", job, attempt,
+             json_string_value(json_object_get(m->body, "reason")), k);
+        break;
+    }
+    case IG_MSG_ERROR:
+        wlog("the coordinator answered ERROR %s: %s", json_string_value(json_object_get(m->body, "code")),
+             json_string_value(json_object_get(m->body, "message")));
+        unregister(w, "the coordinator does not know this worker");
+        break;
+    case IG_MSG_OK: break;
+    default: wlog("ignoring an unexpected %s from the coordinator", ig_msg_name(m->type));
+    }
+}
+
+/* Receives while the socket has input (see the file comment). */
+static void pump(wd *w) {
+    if (w->pumping || w->stopping) return;
+    w->pumping = true;
+    for (;;) {
+        int ev = 0;
+        size_t len = sizeof ev;
+        if (zmq_getsockopt(w->sock, ZMQ_EVENTS, &ev, &len) || !(ev & ZMQ_POLLIN)) break;
+        ig_proto_msg m;
+        ig_status st = ig_proto_recv(w->sock, false, 0, &m);
+        if (st == IG_OK) handle(w, &m);
+        else if (st == IG_ERR_FORMAT)
+            wlog("ignoring a malformed message from the coordinator: %s", ig_last_error());
+        else wlog("%s", ig_last_error());
+        ig_proto_msg_clear(&m);
+    }
+    w->pumping = false;
+}
+
+static void on_sock(uv_poll_t *p, int status, int events) {
+    (void)status, (void)events;
+    pump(p->data);
+}
+
+/* The monitor's events: [u16 event, u32 value][endpoint]. */
+static void on_mon(uv_poll_t *p, int status, int events) {
+    (void)status, (void)events;
+    wd *w = p->data;
+    for (;;) {
+        int ev = 0;
+        size_t len = sizeof ev;
+        if (zmq_getsockopt(w->mon, ZMQ_EVENTS, &ev, &len) || !(ev & ZMQ_POLLIN)) break;
+        uint16_t event = 0;
+        zmq_msg_t part;
+        for (int more = 1, k = 0; more; k++) {
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, w->mon, ZMQ_DONTWAIT) < 0) more = 0;
+            else {
+                if (k == 0 && zmq_msg_size(&part) >= 2) memcpy(&event, zmq_msg_data(&part), 2);
+                more = zmq_msg_more(&part);
+            }
+            zmq_msg_close(&part);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) unregister(w, "lost the coordinator");
+        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && !w->registered && !w->stopping) send_hello(w);
+    }
+    pump(w);
+}
+
+/* ---- shutting down ---- */
+
+static void on_signal(uv_signal_t *s, int signum) {
+    wd *w = s->data;
+    if (w->stopping) {
+        wlog("signal %d again: killing every rank now", signum);
+        sup_abort_all(w->sup, 0);
+        return;
+    }
+    wlog("signal %d: aborting %d rank(s), then exiting", signum, sup_running(w->sup));
+    w->stopping = true;
+    sup_abort_all(w->sup, w->o.grace_ms);
+    /* The loop now runs until the supervisor's last rank is gone. */
+    uv_close((uv_handle_t *)&w->sock_poll, NULL);
+    uv_close((uv_handle_t *)&w->mon_poll, NULL);
+    uv_close((uv_handle_t *)&w->hello_timer, NULL);
+    uv_close((uv_handle_t *)&w->hb_timer, NULL);
+    uv_unref((uv_handle_t *)&w->sigint);
+    uv_unref((uv_handle_t *)&w->sigterm);
+}
+
+static int zfd(void *sock) {
+    int fd = -1;
+    size_t len = sizeof fd;
+    zmq_getsockopt(sock, ZMQ_FD, &fd, &len);
+    return fd;
+}
+
+ig_status wd_run(const wd_opts *opts) {
+    wd *w = calloc(1, sizeof *w);
+    if (!w) return ig_set_error(IG_ERR_NOMEM, "worker: out of memory");
+    w->o = *opts;
+    if (!w->o.work_dir) w->o.work_dir = ".";
+    if (w->o.cpus < 0) w->o.cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (w->o.grace_ms <= 0) w->o.grace_ms = WD_GRACE_MS;
+    if (opts->node) snprintf(w->node, sizeof w->node, "%s", opts->node);
+    else if (gethostname(w->node, sizeof w->node - 1) || !w->node[0]) strcpy(w->node, "localhost");
+    w->pending = json_array();
+    ig_status st = IG_OK;
+    uv_loop_init(&w->loop);
+    if (sup_new(&w->loop, on_rank_exit, NULL, w, &w->sup) != IG_OK) {
+        st = IG_ERR_NOMEM;
+        goto out_loop;
+    }
+
+    w->ctx = zmq_ctx_new();
+    w->sock = zmq_socket(w->ctx, ZMQ_DEALER);
+    w->mon = zmq_socket(w->ctx, ZMQ_PAIR);
+    int one = 1, zero = 0, ivl = 1000, timeout = 5000;
+    char mon_addr[64];
+    snprintf(mon_addr, sizeof mon_addr, "inproc://ignis-worker-monitor-%p", (void *)w);
+    zmq_setsockopt(w->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(w->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(w->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(w->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+    zmq_setsockopt(w->mon, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_socket_monitor(w->sock, mon_addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) ||
+        zmq_connect(w->mon, mon_addr) || zmq_connect(w->sock, w->o.coordinator)) {
+        st = ig_set_error(IG_ERR_COMM, "worker: cannot connect to the coordinator at '%s': %s",
+                          w->o.coordinator, zmq_strerror(errno));
+        goto out_zmq;
+    }
+    wlog("node %s (%d CPUs, %d GPUs): connecting to %s", w->node, w->o.cpus, w->o.n_gpus, w->o.coordinator);
+
+    uv_poll_init(&w->loop, &w->sock_poll, zfd(w->sock));
+    uv_poll_init(&w->loop, &w->mon_poll, zfd(w->mon));
+    uv_timer_init(&w->loop, &w->hello_timer);
+    uv_timer_init(&w->loop, &w->hb_timer);
+    uv_signal_init(&w->loop, &w->sigint);
+    uv_signal_init(&w->loop, &w->sigterm);
+    w->sock_poll.data = w->mon_poll.data = w->hello_timer.data = w->hb_timer.data = w;
+    w->sigint.data = w->sigterm.data = w;
+    uv_poll_start(&w->sock_poll, UV_READABLE, on_sock);
+    uv_poll_start(&w->mon_poll, UV_READABLE, on_mon);
+    uv_signal_start(&w->sigint, on_signal, SIGINT);
+    uv_signal_start(&w->sigterm, on_signal, SIGTERM);
+    uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
+    /* A ZMQ_FD signals only changes after a first look: look now. */
+    on_mon(&w->mon_poll, 0, UV_READABLE);
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&w->sigint, NULL);
+    uv_close((uv_handle_t *)&w->sigterm, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (json_array_size(w->pending))
+        wlog("%zu exit(s) could not be reported: the coordinator is away", json_array_size(w->pending));
+    wlog("stopped");
+    int linger = 1000; /* the last RANK_EXITs get a second to leave */
+    zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
+out_zmq:
+    zmq_socket_monitor(w->sock, NULL, 0);
+    zmq_close(w->mon);
+    zmq_close(w->sock);
+    zmq_ctx_term(w->ctx);
+    sup_free(w->sup);
+out_loop:
+    uv_loop_close(&w->loop);
+    json_decref(w->pending);
+    free(w->running);
+    free(w);
+    return st;
+}
+#endif
