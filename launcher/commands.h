@@ -5,6 +5,10 @@
 #ifndef IGNIS_LAUNCHER_COMMANDS_H
 #define IGNIS_LAUNCHER_COMMANDS_H
 
+#include <stdio.h>
+
+#include "ignis/proto.h"
+
 /* `ignis coordinator` (cmd_coordinator.c): the head-node daemon; its help text. */
 #define COORDINATOR_HELP                                                                \
     "  coordinator       the head-node daemon: keeps the job queue and journal,\n"        \
@@ -29,5 +33,52 @@ int cmd_coordinator(int argc, char **argv);
     "                        is appended (default: this ignis, 'train')\n"              \
     "    --grace SECONDS     SIGTERM to SIGKILL on abort and exit (default 5)\n"
 int cmd_worker(int argc, char **argv);
+
+/* `ignis submit`, `ignis status`, `ignis cancel` (cmd_client.c): requests to a
+ * coordinator, each answered within CLIENT_TIMEOUT_MS; their help texts. */
+#define SUBMIT_HELP                                                                     \
+    "  submit JOB        send a job spec (JSON) to the coordinator's queue\n"           \
+    "    --coordinator ADDR  default: $IGNIS_COORDINATOR, else " CLIENT_DEFAULT_COORDINATOR "\n" \
+    "    --ranks N           ranks to run (default: the job's range, else 1)\n"         \
+    "    --min-ranks N       the fewest ranks it may run on (default: --ranks)\n"      \
+    "    --max-ranks N       the most ranks it may run on (default: --ranks)\n"        \
+    "    --max-restarts N    new attempts after a failure (default 3)\n"
+#define STATUS_HELP                                                                     \
+    "  status [JOB]      one line per job (state, attempt, ranks, step, loss)\n"       \
+    "    --json              the coordinator's STATUS_REPLY as JSON\n"                  \
+    "    --coordinator ADDR  as for submit\n"
+#define CANCEL_HELP                                                                     \
+    "  cancel JOB        stop a queued or running job (its ranks are aborted)\n"       \
+    "    --coordinator ADDR  as for submit\n"
+int cmd_submit(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+
+/* `ignis run --local N JOB` (cmd_run.c): a coordinator and a worker of N CPU
+ * slots as child processes, the job submitted and followed to its end. */
+#define RUN_HELP                                                                        \
+    "  run --local N JOB\n"                                                         \
+    "                    start a coordinator and a worker with N CPU slots here, run\n" \
+    "                    JOB on N ranks, print its progress, exit with its result\n"   \
+    "    --state DIR         the journal, worker and rank logs (default: a temporary\n" \
+    "                        directory, removed when the job succeeds)\n"
+int cmd_run(int argc, char **argv);
+
+/* Shared by the client commands and `ignis run` (cmd_client.c). */
+#define CLIENT_DEFAULT_COORDINATOR "tcp://127.0.0.1:7070"
+#define CLIENT_TIMEOUT_MS 5000
+/* given, else $IGNIS_COORDINATOR, else CLIENT_DEFAULT_COORDINATOR. */
+const char *client_address(const char *given);
+/* One request and its answer of type want (*reply, owned), within timeout_ms
+ * for the send and again for the answer: 0, or 1 with the reason printed
+ * ("ignis: no answer from the coordinator at ADDR ...", an ERROR's message). */
+int client_request(const char *addr, ig_msg_type type, const json_t *body, ig_msg_type want,
+                   int timeout_ms, json_t **reply);
+/* Loads and validates a spec file, then reads it as JSON with its input paths
+ * made absolute and its name set: 0, or 2 with the message printed. */
+int client_load_spec(const char *path, json_t **spec);
+/* "job 7  running  attempt 2 (reason)  4 ranks  step 120  loss 3.41" and a
+ * newline, for one STATUS_REPLY entry (missing fields left out). */
+void client_print_job(FILE *f, const json_t *job);
 
 #endif

@@ -4,7 +4,10 @@
  * the state dict as "model.<name>", the optimizer's state tensors as
  * "optim.<name>", and state.json (steps done, data cursor, the default
  * generator, the optimizer's step count, the model config). Each rank writes
- * 1/W of the bytes; any number of ranks can load it. Resuming restores all
+ * 1/W of the bytes; any number of ranks can load it. It is written in the
+ * background (ig_dckpt_writer), or in the foreground over the run's group
+ * when that group has no subgroups (UCX, ranks started by workers): a
+ * writer that cannot be made with IG_ERR_UNSUPPORTED. Resuming restores all
  * of it, so a resumed run computes bit for bit what an uninterrupted one
  * would (at the same world size). */
 #include <inttypes.h>
@@ -87,9 +90,18 @@ ig_status train_ckpt_save(train_run *r, const train_state *st) {
     if (s != IG_OK) return s;
     char *text = state_text(r->spec, r->optim, st);
     if (!text) s = ig_set_error(IG_ERR_NOMEM, "cannot build the checkpoint state");
-    if (s == IG_OK && !r->writer && !(r->writer = ig_dckpt_writer_new(r->pg)))
+    if (s == IG_OK && !r->writer && !r->sync_ckpt && !(r->writer = ig_dckpt_writer_new(r->pg))) {
         s = ig_last_status();
-    if (s == IG_OK)
+        if (s == IG_ERR_UNSUPPORTED) { /* no subgroup for the writer's thread (UCX) */
+            ig_clear_error();
+            s = IG_OK;
+            r->sync_ckpt = true;
+        }
+    }
+    if (s == IG_OK && r->sync_ckpt)
+        s = ig_dckpt_save(r->pg, r->spec->ckpt_dir, st->step, l.n, (const char *const *)l.names,
+                          l.tensors, text, r->spec->ckpt_keep);
+    else if (s == IG_OK)
         s = ig_dckpt_save_async(r->writer, r->spec->ckpt_dir, st->step, l.n,
                                 (const char *const *)l.names, l.tensors, text,
                                 r->spec->ckpt_keep);

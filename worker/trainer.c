@@ -10,7 +10,12 @@
  * way), sharded checkpoints that any world size can resume, and rank 0
  * printing and writing the outputs. Everything that decides what a step
  * computes (weights, optimizer state, data cursor, generator) is in the
- * checkpoint, so --resume continues bit for bit at the same world size. */
+ * checkpoint, so --resume continues bit for bit at the same world size.
+ *
+ * Ranks started by `ignis worker` (IGNIS_COORDINATOR and IGNIS_JOB in the
+ * environment) run the same way over a UCX group whose addresses the
+ * coordinator relays (train_rendezvous.c); their checkpoints are written in
+ * the foreground (a UCX group has no subgroup for a writer thread). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,17 +95,24 @@ static void sample_text(train_log *log, const ig_job_spec *spec, ig_model *m) {
     free(tok);
 }
 
-/* Joins the launcher's process group when started by mpirun / srun. */
+/* Joins the job's process group: through the coordinator's rendezvous when
+ * started by `ignis worker`, else the launcher's when started by mpirun /
+ * srun; none for a world of 1. */
 static ig_status join_group(train_run *r, ig_device *dev) {
-    ig_dist_env env;
-    if (!ig_dist_env_detect(&env) || env.world <= 1) return IG_OK;
-    ig_pg_opts o = IG_PG_OPTS_INIT;
-    if (dev->kind == IG_DEV_CUDA) {
-        o.backend = IG_BACKEND_NCCL;
-        *dev = IG_CUDA(env.local_rank); /* one GPU per rank */
+    ig_status st;
+    if (getenv("IGNIS_COORDINATOR") && getenv("IGNIS_JOB")) {
+        st = train_rendezvous(*dev, &r->pg);
+    } else {
+        ig_dist_env env;
+        if (!ig_dist_env_detect(&env) || env.world <= 1) return IG_OK;
+        ig_pg_opts o = IG_PG_OPTS_INIT;
+        if (dev->kind == IG_DEV_CUDA) {
+            o.backend = IG_BACKEND_NCCL;
+            *dev = IG_CUDA(env.local_rank); /* one GPU per rank */
+        }
+        st = ig_pg_init_world(&o, &r->pg);
     }
-    ig_status st = ig_pg_init_world(&o, &r->pg);
-    if (st != IG_OK) return st;
+    if (st != IG_OK || !r->pg) return st;
     r->rank = ig_pg_rank(r->pg);
     r->world = ig_pg_size(r->pg);
     return IG_OK;

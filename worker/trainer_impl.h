@@ -64,7 +64,16 @@ typedef struct train_run {
     ig_ddp *ddp;
     ig_dckpt_writer *writer; /* checkpoints are written in the background */
     int rank, world;
+    bool sync_ckpt;          /* the group has no subgroups (UCX): save in the foreground */
 } train_run;
+
+/* ---- ranks started by `ignis worker` (worker/train_rendezvous.c) ---- */
+/* The group of this rank's job, from the environment the worker gives it
+ * (IGNIS_COORDINATOR, IGNIS_JOB, IGNIS_ATTEMPT, RANK, WORLD_SIZE): the
+ * addresses go through the coordinator's rendezvous, the group is UCX (CPU
+ * tensors: IG_ERR_UNSUPPORTED for a CUDA dev). *out NULL for a world of 1.
+ * Bounded by IGNIS_RENDEZVOUS_TIMEOUT seconds (default 60). */
+ig_status train_rendezvous(ig_device dev, ig_pg **out);
 
 /* ---- checkpoints (worker/train_ckpt.c) ---- */
 typedef struct train_state {
@@ -75,7 +84,8 @@ typedef struct train_state {
 
 /* Collective over the run's group: a sharded checkpoint of the step,
  * snapshotted now and written on the writer's thread while training goes on
- * (the previous one is waited for first). */
+ * (the previous one is waited for first); written before returning when the
+ * group cannot make the writer's subgroup (UCX). */
 ig_status train_ckpt_save(train_run *r, const train_state *st);
 /* Loads the latest committed checkpoint; *found false when there is none. */
 ig_status train_ckpt_load(train_run *r, train_state *st, bool *found);

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# tests/e2e_run.sh: the client commands against real daemons on loopback.
+#  1. a coordinator and a worker started by hand: `ignis submit` of a short
+#     single-rank job (a world of 1 needs no rendezvous) succeeds, and
+#     `ignis status` shows it (text and --json); `ignis cancel` of a long job
+#     cancels it and its rank goes away; `ignis status 999` is "job 999: no
+#     such job" (exit 1); a bad spec exits 2 and submits nothing; with no
+#     coordinator, status exits 1 within its timeout;
+#  2. `ignis run --local N JOB` exits 0 when the job succeeds (N = 1, and N = 2
+#     where the ranks' rendezvous works), 1 when it fails, 1 after Ctrl-C (the
+#     job cancelled), and leaves no coordinator, worker or rank behind.
+# Usage: e2e_run.sh IGNIS
+set -u
+IGNIS=$1
+export OMP_NUM_THREADS=1
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # ranks of this test's directory
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+passed=0 failed=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
+wait_for() {
+    local end=$((SECONDS + $1)); shift
+    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2> /dev/null ||
+        echo $((20000 + RANDOM % 30000))
+}
+# stop PID: SIGTERM, 15 s, then SIGKILL; true when it stopped by itself.
+stop() {
+    kill -TERM "$1" 2> /dev/null
+    if wait_for 15 eval "! kill -0 $1 2> /dev/null"; then wait "$1" 2> /dev/null; return 0; fi
+    kill -9 "$1" 2> /dev/null; return 1
+}
+ig() { timeout -k 2 30 "$IGNIS" "$@"; }
+
+awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+spec() { # name steps [output]
+    cat > "$1.json" <<JSON
+{"model": {"type": "gpt", "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
+ "data": {"format": "text", "train": "corpus.txt"},
+ "train": {"batch_size": 4, "steps": $2},
+ "eval": {"batches": 1},
+ "log": {"interval": 5},
+ "output": "${3:-$1.safetensors}"}
+JSON
+}
+spec tiny 20
+spec long 100000000
+spec broken 5 no/such/dir/model.safetensors # fails when it writes its output
+echo '{"data": {"train": "corpus.txt"}, "train": {"steps": -3}}' > bad.json
+mkdir sub && cp tiny.json sub/ && ln -s ../corpus.txt sub/corpus.txt
+
+# ---- 1. submit, status, cancel against daemons started by hand ----
+export IGNIS_COORDINATOR=tcp://127.0.0.1:$(free_port)
+"$IGNIS" coordinator --listen "$IGNIS_COORDINATOR" --state "$work/coord" 2> coord.log & coord=$!
+mkdir ranks && (cd ranks && exec "$IGNIS" worker --coordinator "$IGNIS_COORDINATOR" --cpus 2 --work-dir "$work/w" \
+    --grace 2 2> ../worker.log) & worker=$!
+pids+=("$coord" "$worker")
+wait_for 15 grep -q "registered as worker" coord.log || { cat coord.log worker.log; bad "the worker did not register"; }
+
+out=$(ig submit sub/tiny.json); rc=$?
+id=$(echo "$out" | awk '/^submitted job/ { print $3 }')
+check "submit prints the job id (rc $rc: $out)" '[ $rc -eq 0 ] && [ -n "$id" ]'
+wait_for 60 eval "ig status $id | grep -q '  succeeded  '"
+line=$(ig status "$id")
+check "status shows the job succeeded: $line" \
+    '[[ $line =~ ^job\ $id\ \ succeeded\ \ attempt\ 1\ \(.*\)\ \ 1\ ranks ]]'
+check "its input paths were resolved against the spec's directory, outputs in the worker's" \
+    '[ -s ranks/tiny.safetensors ]'
+json=$(ig status "$id" --json)
+check "status --json is the STATUS_REPLY body" \
+    'echo "$json" | python3 -c "import json, sys; j = json.load(sys.stdin)[\"jobs\"][0]; assert j[\"job\"] == $id and j[\"state\"] == \"succeeded\" and j[\"name\"] == \"tiny\"" 2> /dev/null || echo "$json" | grep -q "\"state\": \"succeeded\""'
+
+out=$(ig submit long.json --ranks 1 --max-restarts 0); long=$(echo "$out" | awk '{ print $3 }')
+wait_for 30 pgrep -f "$work/w/job-$long/" > /dev/null
+check "the long job runs a rank" 'ig status "$long" | grep -q "  running  "'
+out=$(ig cancel "$long"); rc=$?
+check "cancel answers (rc $rc: $out)" '[ $rc -eq 0 ] && [ "$out" = "cancelled job $long" ]'
+check "the job is cancelled" 'ig status "$long" | grep -q "^job $long  cancelled  attempt 1 (cancelled by user)"'
+check "its rank is gone" 'wait_for 10 eval "! pgrep -f $work/w/job-$long/ > /dev/null"'
+err=$(ig cancel "$long" 2>&1); rc=$?
+check "cancelling it again: exit 1, '$err'" '[ $rc -eq 1 ] && [[ $err == *"already cancelled"* ]]'
+check "status lists both jobs" '[ "$(ig status | grep -c "^job ")" -eq 2 ]'
+
+err=$(ig status 999 2>&1); rc=$?
+check "status 999: exit 1, '$err'" '[ $rc -eq 1 ] && [ "$err" = "ignis: job 999: no such job" ]'
+err=$(ig submit bad.json 2>&1); rc=$?
+check "a bad spec: exit 2, '$err'" '[ $rc -eq 2 ] && [[ $err == "bad.json: train.steps: "* ]]'
+err=$(ig submit missing.json 2>&1); rc=$?
+check "a missing spec: exit 2, '$err'" '[ $rc -eq 2 ]'
+err=$(ig submit tiny.json --ranks 0 2>&1); rc=$?
+check "--ranks 0: exit 2" '[ $rc -eq 2 ]'
+check "nothing more was submitted" '[ "$(ig status | grep -c "^job ")" -eq 2 ]'
+
+check "the worker stops on SIGTERM" 'stop $worker'
+check "the coordinator stops on SIGTERM" 'stop $coord'
+t0=$SECONDS
+err=$(ig status 2>&1); rc=$?
+check "no coordinator: exit 1 within the timeout ($((SECONDS - t0)) s): '$err'" \
+    '[ $rc -eq 1 ] && [ $((SECONDS - t0)) -le 8 ] && [[ $err == "ignis: no answer from the coordinator at $IGNIS_COORDINATOR"* ]]'
+unset IGNIS_COORDINATOR
+err=$(ig status 2>&1)
+check "the default address is tcp://127.0.0.1:7070" '[[ $err == *"tcp://127.0.0.1:7070"* ]]'
+
+# ---- 2. ignis run --local N ----
+left() { pgrep -f "$work/$1" > /dev/null && { pgrep -fa "$work/$1"; return 0; }; return 1; }
+out=$(timeout -k 5 120 "$IGNIS" run --local 1 sub/tiny.json --state "$work/run1" 2>&1); rc=$?
+check "run --local 1: exit 0 (rc $rc)" '[ $rc -eq 0 ] || { echo "$out"; false; }'
+check "run --local 1: progress lines up to success" 'echo "$out" | grep -q "^job 1  succeeded  attempt 1"'
+check "run --local 1: the output was written" '[ -s tiny.safetensors ]'
+check "run --local 1: no coordinator, worker or rank left" '! left run1'
+
+err=$(timeout -k 5 120 "$IGNIS" run --local 1 broken.json --state "$work/run2" 2>&1); rc=$?
+check "run of a failing job: exit 1 with the reason" \
+    '[ $rc -eq 1 ] && echo "$err" | grep -q "^ignis: job 1 failed: rank 0 exited with code 1"'
+check "run of a failing job: nothing left" '! left run2'
+
+timeout -k 5 120 "$IGNIS" run --local 1 long.json --state "$work/run3" > run3.log 2>&1 & run=$!
+wait_for 30 pgrep -f "$work/run3/work/job-1/" > /dev/null
+kill -INT $run
+wait_for 30 eval "! kill -0 $run 2> /dev/null"; wait $run; rc=$?
+check "run interrupted: the job is cancelled, exit 1 (rc $rc)" \
+    '[ $rc -eq 1 ] && grep -q "^ignis: job 1 cancelled: cancelled by user" run3.log || { cat run3.log; false; }'
+check "run interrupted: nothing left" '! left run3'
+
+err=$(ig run --local 1 bad.json --state "$work/run4" 2>&1); rc=$?
+check "run of a bad spec: exit 2, nothing started" '[ $rc -eq 2 ] && [ ! -e "$work/run4" ]'
+
+out=$(timeout -k 5 120 "$IGNIS" run --local 2 tiny.json --state "$work/run5" 2>&1); rc=$?
+check "run --local 2 (two ranks, rendezvous through the coordinator): exit 0 (rc $rc)" \
+    '[ $rc -eq 0 ] || { echo "$out"; tail -3 "$work"/run5/work/job-1/attempt-*/rank-*.log; false; }'
+check "run --local 2: one attempt of 2 data-parallel ranks" \
+    'echo "$out" | grep -q "^job 1  succeeded  attempt 1 .*  2 ranks" && [ -e run5/work/job-1/attempt-1/rank-1.log ] && grep -q "^ranks: 2" run5/work/job-1/attempt-1/rank-0.log'
+check "run --local 2: nothing left" '! left run5'
+
+echo "e2e_run: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,182 @@
+/* worker/train_rendezvous.c: how a rank started by `ignis worker` joins its
+ * job's process group: no mpirun, so the coordinator relays the addresses.
+ *
+ * The rank makes its UCX worker address (ig_pg_ucx_address) and sends
+ * RENDEZVOUS {job, attempt, world, rank, address} to the coordinator over a
+ * ZeroMQ DEALER; the coordinator answers every rank with RENDEZVOUS_REPLY
+ * (all the addresses) once the last one has joined, and the rank connects to
+ * its peers (ig_pg_init_ucx). Until the reply comes, RENDEZVOUS is sent
+ * again every RESEND_MS (the coordinator keeps the latest address of each
+ * rank and answers a late repeat again), so a coordinator that restarted
+ * meanwhile still hears every rank. Every wait is bounded: the whole
+ * rendezvous by IGNIS_RENDEZVOUS_TIMEOUT seconds (default 60). An ERROR
+ * reply (an unknown job, a stale attempt, a world that does not match) ends
+ * it at once, naming the coordinator's reason; other messages, and replies
+ * about another job or attempt, are ignored. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ignis/proto.h"
+#include "worker/trainer_impl.h"
+
+#ifdef IG_HAVE_ZMQ
+#include <zmq.h>
+
+enum { RESEND_MS = 2000 };
+#define DEFAULT_TIMEOUT_S 60.0
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* An environment variable as an integer in [lo, hi]. */
+static ig_status env_int(const char *name, long long lo, long long hi, long long *out) {
+    const char *v = getenv(name);
+    char *end = NULL;
+    errno = 0;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi)
+        return ig_set_error(IG_ERR_FORMAT, "rendezvous: %s='%s': expected an integer in [%lld, %lld]", name,
+                            v ? v : "(unset)", lo, hi);
+    *out = x;
+    return IG_OK;
+}
+
+typedef struct rdv {
+    const char *coordinator;
+    long long job, attempt, rank, world;
+    double timeout_s;
+} rdv;
+
+static ig_status read_env(rdv *r) {
+    r->coordinator = getenv("IGNIS_COORDINATOR");
+    if (!r->coordinator || !*r->coordinator)
+        return ig_set_error(IG_ERR_FORMAT, "rendezvous: IGNIS_COORDINATOR is not set");
+    ig_status st = env_int("IGNIS_JOB", 0, INT64_MAX, &r->job);
+    if (st == IG_OK) st = env_int("IGNIS_ATTEMPT", 0, INT64_MAX, &r->attempt);
+    if (st == IG_OK) st = env_int("WORLD_SIZE", 1, IG_PROTO_MAX_WORLD, &r->world);
+    if (st == IG_OK) st = env_int("RANK", 0, r->world - 1, &r->rank);
+    r->timeout_s = DEFAULT_TIMEOUT_S;
+    const char *t = getenv("IGNIS_RENDEZVOUS_TIMEOUT");
+    if (st == IG_OK && t) {
+        char *end = NULL;
+        r->timeout_s = strtod(t, &end);
+        if (end == t || *end || !(r->timeout_s > 0 && r->timeout_s <= 86400))
+            st = ig_set_error(IG_ERR_FORMAT,
+                              "rendezvous: IGNIS_RENDEZVOUS_TIMEOUT='%s': expected seconds in (0, 86400]", t);
+    }
+    return st;
+}
+
+static bool is_ours(const rdv *r, const json_t *b) {
+    return json_integer_value(json_object_get(b, "job")) == r->job &&
+           json_integer_value(json_object_get(b, "attempt")) == r->attempt &&
+           json_integer_value(json_object_get(b, "rank")) == r->rank &&
+           json_integer_value(json_object_get(b, "world")) == r->world;
+}
+
+/* Sends RENDEZVOUS until the coordinator answers; *reply: its addresses. */
+static ig_status exchange(void *sock, const rdv *r, const char *address, json_t **reply) {
+    json_t *req = json_pack("{s:I, s:I, s:I, s:I, s:s}", "job", (json_int_t)r->job, "attempt",
+                            (json_int_t)r->attempt, "world", (json_int_t)r->world, "rank",
+                            (json_int_t)r->rank, "address", address);
+    if (!req) return ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    double deadline = mono_s() + r->timeout_s;
+    ig_status st = IG_ERR_TIMEOUT;
+    while (st == IG_ERR_TIMEOUT && mono_s() < deadline) {
+        double round = mono_s() + RESEND_MS * 1e-3;
+        if (round > deadline) round = deadline;
+        /* ZMQ_IMMEDIATE: while not connected the send times out, and we try again */
+        st = ig_proto_send(sock, NULL, 0, IG_MSG_RENDEZVOUS, req, (int)((round - mono_s()) * 1e3) + 1);
+        if (st != IG_OK && st != IG_ERR_TIMEOUT) break;
+        for (double left; (left = round - mono_s()) > 0;) {
+            ig_proto_msg m = {0};
+            st = ig_proto_recv(sock, false, (int)(left * 1e3) + 1, &m);
+            if (st == IG_OK && m.type == IG_MSG_ERROR) {
+                st = ig_set_error(IG_ERR_STATE, "rendezvous with %s: job %lld attempt %lld rank %lld: %s: %s",
+                                  r->coordinator, r->job, r->attempt, r->rank,
+                                  json_string_value(json_object_get(m.body, "code")),
+                                  json_string_value(json_object_get(m.body, "message")));
+            } else if (st == IG_OK && m.type == IG_MSG_RENDEZVOUS_REPLY && is_ours(r, m.body)) {
+                *reply = json_incref(m.body);
+            } else if (st == IG_OK || st == IG_ERR_FORMAT) {
+                st = IG_ERR_TIMEOUT; /* not for us: keep waiting */
+                ig_proto_msg_clear(&m);
+                continue;
+            }
+            ig_proto_msg_clear(&m);
+            break;
+        }
+        if (st == IG_ERR_TIMEOUT) ig_clear_error();
+    }
+    json_decref(req);
+    if (st == IG_ERR_TIMEOUT)
+        st = ig_set_error(IG_ERR_TIMEOUT,
+                          "rendezvous with %s: job %lld attempt %lld rank %lld: no reply within %g s "
+                          "(the coordinator is away, or not all %lld ranks joined)",
+                          r->coordinator, r->job, r->attempt, r->rank, r->timeout_s, r->world);
+    return st;
+}
+
+/* The addresses of the reply, decoded, then the group. */
+static ig_status connect_group(const rdv *r, const json_t *reply, ig_pg **out) {
+    int world = (int)r->world;
+    void **addrs = calloc((size_t)world, sizeof *addrs);
+    size_t *lens = calloc((size_t)world, sizeof *lens);
+    ig_status st = addrs && lens ? IG_OK : ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    const json_t *list = json_object_get(reply, "addresses"); /* world items: checked by the protocol */
+    for (int i = 0; i < world && st == IG_OK; i++) {
+        const char *s = json_string_value(json_array_get(list, (size_t)i));
+        if (!(addrs[i] = malloc(IG_PROTO_MAX_BLOB))) st = ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+        else st = ig_proto_b64_decode(s, strlen(s), addrs[i], IG_PROTO_MAX_BLOB, &lens[i]);
+    }
+    if (st == IG_OK) st = ig_pg_init_ucx((int)r->rank, world, (const void *const *)addrs, lens, NULL, out);
+    for (int i = 0; addrs && i < world; i++) free(addrs[i]);
+    free(addrs);
+    free(lens);
+    return st;
+}
+
+ig_status train_rendezvous(ig_device dev, ig_pg **out) {
+    *out = NULL;
+    rdv r;
+    ig_status st = read_env(&r);
+    if (st != IG_OK || r.world == 1) return st;
+    if (dev.kind == IG_DEV_CUDA)
+        return ig_set_error(IG_ERR_UNSUPPORTED, "rendezvous: job %lld: %lld ranks on %s: ranks started by "
+                            "ignis worker train on CPU for now (their groups are UCX)", r.job, r.world,
+                            ig_device_name(dev));
+    void *blob = NULL;
+    size_t len = 0;
+    st = ig_pg_ucx_address(&blob, &len);
+    char *address = st == IG_OK ? ig_proto_b64_encode(blob, len) : NULL;
+    free(blob);
+    if (st == IG_OK && !address) st = ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    void *ctx = st == IG_OK ? zmq_ctx_new() : NULL;
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    int zero = 0, one = 1;
+    if (st == IG_OK && (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
+                        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one) ||
+                        zmq_connect(sock, r.coordinator)))
+        st = ig_set_error(IG_ERR_COMM, "rendezvous: cannot connect to IGNIS_COORDINATOR=%s: %s", r.coordinator,
+                          zmq_strerror(zmq_errno()));
+    json_t *reply = NULL;
+    if (st == IG_OK) st = exchange(sock, &r, address, &reply);
+    if (sock) zmq_close(sock);
+    if (ctx) zmq_ctx_term(ctx);
+    free(address);
+    if (st == IG_OK) st = connect_group(&r, reply, out);
+    json_decref(reply);
+    return st;
+}
+#else
+ig_status train_rendezvous(ig_device dev, ig_pg **out) {
+    (void)dev;
+    *out = NULL;
+    return ig_set_error(IG_ERR_UNSUPPORTED, "rendezvous: this build of ignis has no ZeroMQ");
+}
+#endif
