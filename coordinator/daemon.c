@@ -2,8 +2,10 @@
  * the ROUTER socket's ZMQ_FD under uv_poll (drained until ZMQ_EVENTS has no
  * POLLIN, after every readable event and after every timer tick, since a send
  * may swallow the fd's edge), a 200 ms timer (heartbeat deadlines, then the
- * scheduler and START_RANKS for what it placed) and SIGINT/SIGTERM for a
- * clean stop. One coordinator per state directory (an flock on DIR/lock).
+ * scheduler and START_RANKS for what it placed; the scheduler also runs at
+ * once after a SUBMIT and after a rank failure, so that placement and restart
+ * wait for no tick) and SIGINT/SIGTERM for a clean stop. One coordinator
+ * per state directory (an flock on DIR/lock).
  *
  * Invariants: the journal (coord.h) is the state; the daemon only adds what
  * need not survive it, per node (its ROUTER identity, last heartbeat, GPU
@@ -496,6 +498,7 @@ static void on_submit(coordd *d, const ig_proto_msg *m) {
               *name ? name : "unnamed", min, max, j->batch, j->max_restarts);
         peer p = sender(m);
         send_to(d, &p, IG_MSG_SUBMIT_ACK, json_pack("{s:I}", "job", (json_int_t)id));
+        schedule(d); /* at once, not at the next tick */
     }
     free(text);
 }
@@ -595,6 +598,7 @@ static void on_rank_exit(coordd *d, const ig_proto_msg *m) {
         snprintf(why, sizeof why, "rank %d exited with %s %lld%s", rank, code ? "code" : "signal",
                  (long long)json_integer_value(code ? code : FIELD(m, "signal")), at);
         job_failed(d, j, why);
+        schedule(d); /* the restart at once (after the ABORTs), not at the next tick */
     }
 }
 

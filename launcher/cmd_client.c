@@ -147,7 +147,12 @@ void client_print_job(FILE *f, const json_t *j) {
     if (ranks) fprintf(f, "  %" JSON_INTEGER_FORMAT " ranks", json_integer_value(ranks));
     if (step) fprintf(f, "  step %" JSON_INTEGER_FORMAT, json_integer_value(step));
     if (loss) fprintf(f, "  loss %.4g", json_number_value(loss));
-    if (tps) fprintf(f, "  %.0f tok/s", json_number_value(tps));
+    if (tps) {
+        double v = json_number_value(tps);
+        if (v >= 1e6) fprintf(f, "  %.2fM tok/s", v / 1e6);
+        else if (v >= 1e3) fprintf(f, "  %.1fk tok/s", v / 1e3);
+        else fprintf(f, "  %.0f tok/s", v);
+    }
     fputc('\n', f);
 }
 

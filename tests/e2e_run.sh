@@ -56,7 +56,7 @@ JSON
 }
 spec tiny 20
 spec long 100000000
-spec broken 5 no/such/dir/model.safetensors # fails when it writes its output
+spec broken 5 /dev/null/model.safetensors # fails when it writes its output (/dev/null is no directory)
 echo '{"data": {"train": "corpus.txt"}, "train": {"steps": -3}}' > bad.json
 mkdir sub && cp tiny.json sub/ && ln -s ../corpus.txt sub/corpus.txt
 

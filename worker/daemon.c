@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -110,9 +111,30 @@ static void on_hello_timer(uv_timer_t *t) {
     pump(w);
 }
 
+/* Rank 0's progress.json (worker/train_progress.c) in its attempt directory
+ * into its heartbeat item: step, loss, tokens_per_s, where valid. */
+static void add_progress(const wd *w, json_t *item, sup_rank_id id) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/job-%" PRId64 "/attempt-%" PRId64 "/progress.json", w->o.work_dir,
+             id.job, id.attempt);
+    json_t *p = json_load_file(path, 0, NULL);
+    json_t *step = json_object_get(p, "step"), *loss = json_object_get(p, "loss"),
+           *tps = json_object_get(p, "tokens_per_s");
+    if (json_is_integer(step) && json_integer_value(step) >= 0 && json_is_number(loss) &&
+        isfinite(json_number_value(loss))) {
+        json_object_set(item, "step", step);
+        json_object_set(item, "loss", loss);
+        if (json_is_number(tps) && json_number_value(tps) >= 0) json_object_set(item, "tokens_per_s", tps);
+    }
+    json_decref(p);
+}
+
 static void on_hb_timer(uv_timer_t *t) {
     wd *w = t->data;
-    json_t *b = json_pack("{s:I, s:o}", "worker", (json_int_t)w->worker_id, "ranks", rank_list(w));
+    json_t *ranks = rank_list(w);
+    for (int i = 0; i < w->n_running; i++)
+        if (w->running[i].rank == 0) add_progress(w, json_array_get(ranks, (size_t)i), w->running[i]);
+    json_t *b = json_pack("{s:I, s:o}", "worker", (json_int_t)w->worker_id, "ranks", ranks);
     send_now(w, IG_MSG_HEARTBEAT, b);
     json_decref(b);
     pump(w);

@@ -186,6 +186,7 @@ ig_status train_save_weights(const ig_job_spec *spec, ig_model *m, const char *p
     }
     meta[k] = NULL;
     const ig_param_list *p = ig_model_params(m);
+    train_make_parent(path);
     return ig_safetensors_save(path, p->n, (const char *const *)p->names, p->tensors, meta);
 }
 

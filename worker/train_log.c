@@ -17,7 +17,7 @@ double train_now(void) {
 }
 
 /* mkdir -p of the directory part of path */
-static void make_parent(const char *path) {
+void train_make_parent(const char *path) {
     char buf[IG_JOB_PATH_MAX];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++) {
@@ -34,7 +34,7 @@ ig_status train_log_open(train_log *l, const ig_job_spec *spec, const ig_train_o
     l->progress = opts->progress;
     l->start = train_now();
     if (spec->metrics[0]) {
-        make_parent(spec->metrics);
+        train_make_parent(spec->metrics);
         l->metrics = fopen(spec->metrics, opts->resume ? "a" : "w");
         if (!l->metrics)
             return ig_set_error(IG_ERR_IO, "%s: cannot open the metrics file: %s", spec->metrics,

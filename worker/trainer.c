@@ -15,7 +15,9 @@
  * Ranks started by `ignis worker` (IGNIS_COORDINATOR and IGNIS_JOB in the
  * environment) run the same way over a UCX group whose addresses the
  * coordinator relays (train_rendezvous.c); their checkpoints are written in
- * the foreground (a UCX group has no subgroup for a writer thread). */
+ * the foreground (a UCX group has no subgroup for a writer thread); a
+ * restarted attempt (IGNIS_ATTEMPT > 1) resumes from the job's last
+ * committed checkpoint, as --resume does. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +131,9 @@ static void run_free(train_run *r) {
 ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
     ig_train_opts o = IG_TRAIN_OPTS_INIT;
     if (opts) o = *opts;
+    /* A later attempt of a worker's job goes on from its last checkpoint. */
+    const char *attempt = getenv("IGNIS_ATTEMPT");
+    if (getenv("IGNIS_JOB") && attempt && atoi(attempt) > 1) o.resume = true;
     if (strcmp(spec->precision, "fp32") != 0)
         return ig_set_error(IG_ERR_UNSUPPORTED, "%s: train.precision %s: only fp32 for now",
                             spec->path, spec->precision);
@@ -205,6 +210,8 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
         train_log_step(&log, spec, done, loss, lr, norm,
                        (double)(train_data_items(&d, spec) * spec->grad_accum) / dt, dt * 1e3,
                        line);
+        train_progress(spec, r.rank, done, loss,
+                       (double)(train_data_items(&d, spec) * spec->grad_accum) / dt, dt * 1e3);
         if (spec->eval_interval > 0 && done % spec->eval_interval == 0 && done != spec->steps) {
             double vl, acc;
             st = train_data_eval(&d, r.model, spec, dev, &vl, &acc);

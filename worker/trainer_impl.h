@@ -108,6 +108,13 @@ void train_log_step(train_log *l, const ig_job_spec *spec, int64_t step, double 
                     double norm, double items_per_s, double ms, bool line);
 void train_log_eval(train_log *l, int64_t step, double loss, double accuracy);
 void train_log_text(train_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Creates the directories above a file's path (mkdir -p of its parent). */
+void train_make_parent(const char *path);
 double train_now(void);
+
+/* ---- progress for the worker (worker/train_progress.c) ---- */
+/* Rank 0 of a worker-started job: progress.json next to the spec file. */
+void train_progress(const ig_job_spec *spec, int rank, int64_t step, double loss,
+                    double items_per_s, double ms);
 
 #endif
