@@ -674,3 +674,20 @@ bool ig_dist_env_detect(ig_dist_env *env) {
     }
     return false;
 }
+
+/* ---- bf16 / f16 through f32, for backends without a 16-bit float type ---- */
+
+bool ig__comm_staged(ig_dtype t) { return t == IG_BF16 || t == IG_F16; }
+
+float *ig__comm_to_f32(const void *src, int64_t n, ig_dtype t) {
+    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+    const uint16_t *h = src;
+    for (int64_t i = 0; f && i < n; i++)
+        f[i] = t == IG_BF16 ? ig_bf16_to_f32(h[i]) : ig_f16_to_f32(h[i]);
+    return f;
+}
+
+void ig__comm_from_f32(void *dst, const float *f, int64_t n, ig_dtype t) {
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = t == IG_BF16 ? ig_f32_to_bf16(f[i]) : ig_f32_to_f16(f[i]);
+}

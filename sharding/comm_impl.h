@@ -141,4 +141,10 @@ void ig__nccl_release(ig__comm_op *op);
 void ig__nccl_free(ig_pg *pg);
 #endif
 
+/* bf16 and f16 reduce through f32 where a backend has no 16-bit float type:
+ * a malloc'ed f32 copy (NULL when out of memory) and the rounding back. */
+bool ig__comm_staged(ig_dtype t);
+float *ig__comm_to_f32(const void *src, int64_t n, ig_dtype t);
+void ig__comm_from_f32(void *dst, const float *f, int64_t n, ig_dtype t);
+
 #endif

@@ -83,20 +83,6 @@ static MPI_Datatype mpi_type(ig_dtype t) {
     }
 }
 
-static bool staged(ig_dtype t) { return t == IG_BF16 || t == IG_F16; }
-
-static float *to_f32(const void *src, int64_t n, ig_dtype t) {
-    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
-    const uint16_t *h = src;
-    for (int64_t i = 0; f && i < n; i++)
-        f[i] = t == IG_BF16 ? ig_bf16_to_f32(h[i]) : ig_f16_to_f32(h[i]);
-    return f;
-}
-
-static void from_f32(void *dst, const float *f, int64_t n, ig_dtype t) {
-    uint16_t *h = dst;
-    for (int64_t i = 0; i < n; i++) h[i] = t == IG_BF16 ? ig_f32_to_bf16(f[i]) : ig_f32_to_f16(f[i]);
-}
 
 /* p[0..n) /= k (integers truncate). */
 static void divide(void *p, int64_t n, ig_dtype t, int k) {
@@ -120,8 +106,8 @@ static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
     ig_dtype t = op->dtype;
     void *in = op->in, *out = op->out;
     float *fin = NULL, *fout = NULL;
-    if (staged(t)) {
-        fin = to_f32(in, rs ? op->count * pg->size : op->count, t);
+    if (ig__comm_staged(t)) {
+        fin = ig__comm_to_f32(in, rs ? op->count * pg->size : op->count, t);
         fout = rs ? malloc((size_t)(op->count ? op->count : 1) * sizeof *fout) : fin;
         if (!fin || !fout) {
             free(fin);
@@ -138,7 +124,7 @@ static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
            : ck(MPI_Allreduce(MPI_IN_PLACE, out, n, mpi_type(t), mop, pg->comm), op->what,
                 "MPI_Allreduce");
     if (st == IG_OK && op->red == IG_REDUCE_AVG) divide(out, op->count, t, pg->size);
-    if (st == IG_OK && fin) from_f32(op->out, fout, op->count, op->dtype);
+    if (st == IG_OK && fin) ig__comm_from_f32(op->out, fout, op->count, op->dtype);
     free(fin);
     if (rs) free(fout);
     return st;

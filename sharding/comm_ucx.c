@@ -399,20 +399,6 @@ static void divide(void *p, int64_t n, ig_dtype t, int k) {
 #undef DIV
 }
 
-static bool staged(ig_dtype t) { return t == IG_BF16 || t == IG_F16; }
-
-static float *to_f32(const void *src, int64_t n, ig_dtype t) {
-    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
-    const uint16_t *h = src;
-    for (int64_t i = 0; f && i < n; i++)
-        f[i] = t == IG_BF16 ? ig_bf16_to_f32(h[i]) : ig_f16_to_f32(h[i]);
-    return f;
-}
-
-static void from_f32(void *dst, const float *f, int64_t n, ig_dtype t) {
-    uint16_t *h = dst;
-    for (int64_t i = 0; i < n; i++) h[i] = t == IG_BF16 ? ig_f32_to_bf16(f[i]) : ig_f32_to_f16(f[i]);
-}
 
 /* ---- one ring step, in segments ---- */
 
@@ -543,8 +529,8 @@ static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
     ig_dtype t = op->dtype;
     char *in = op->in, *out = op->out;
     float *fin = NULL, *fout = NULL;
-    if (staged(t)) {
-        fin = to_f32(in, total, t);
+    if (ig__comm_staged(t)) {
+        fin = ig__comm_to_f32(in, total, t);
         fout = rs ? malloc((size_t)(op->count ? op->count : 1) * sizeof *fout) : fin;
         if (!fin || !fout) {
             free(fin);
@@ -559,7 +545,7 @@ static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
     int64_t mine_len = lo(total, n, r + 1) - lo(total, n, r);
     if (st == IG_OK && op->red == IG_REDUCE_AVG) divide(mine, mine_len, t, n);
     if (st == IG_OK && !rs) st = ring_all_gather(pg, op, out, total, es, n - 1);
-    if (st == IG_OK && fin) from_f32(op->out, fout, op->count, op->dtype);
+    if (st == IG_OK && fin) ig__comm_from_f32(op->out, fout, op->count, op->dtype);
     free(fin);
     if (rs) free(fout);
     return st;
