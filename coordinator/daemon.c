@@ -53,7 +53,7 @@ bool ig__coordd_local_endpoint(const char *e) {
            (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
 }
 
-#if defined(IG_HAVE_ZMQ) && defined(IG_HAVE_UV)
+#if defined(IG_HAVE_ZMQ) && defined(IG_HAVE_UV) && defined(IG_HAVE_SQLITE)
 #include <uv.h>
 #include <zmq.h>
 
@@ -790,6 +790,7 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
 }
 #else
 ig_status ig__coordd_run(const ig__coordd_opts *o) {
-    return ig_set_error(IG_ERR_UNSUPPORTED, "coordinator: this build of ignis has no ZeroMQ or libuv");
+    return ig_set_error(IG_ERR_UNSUPPORTED,
+                        "coordinator: this build of ignis lacks ZeroMQ, libuv or SQLite");
 }
 #endif

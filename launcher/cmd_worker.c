@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,8 +118,9 @@ int cmd_worker(int argc, char **argv) {
         }
         if (!n) return usage("--rank-command: empty");
     } else {
-        size_t len = sizeof exe;
-        if (uv_exepath(exe, &len)) return fputs("ignis worker: cannot find this program's path\n", stderr), 1;
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1); /* as ignis run does */
+        if (len <= 0) return fputs("ignis worker: cannot find this program's path\n", stderr), 1;
+        exe[len] = 0;
         rank_argv[n++] = exe;
         rank_argv[n++] = "train";
     }
