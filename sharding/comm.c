@@ -691,3 +691,19 @@ void ig__comm_from_f32(void *dst, const float *f, int64_t n, ig_dtype t) {
     uint16_t *h = dst;
     for (int64_t i = 0; i < n; i++) h[i] = t == IG_BF16 ? ig_f32_to_bf16(f[i]) : ig_f32_to_f16(f[i]);
 }
+
+/* p[0..n) /= k (integers truncate): AVG after a SUM, for the CPU backends. */
+void ig__comm_divide(void *p, int64_t n, ig_dtype t, int k) {
+#define DIV(type)                                                                 \
+    for (int64_t i = 0; i < n; i++) ((type *)p)[i] = (type)(((type *)p)[i] / k); \
+    break
+    switch (t) {
+    case IG_F32: DIV(float);
+    case IG_F64: DIV(double);
+    case IG_I32: DIV(int32_t);
+    case IG_I64: DIV(int64_t);
+    case IG_U8: DIV(uint8_t);
+    default: DIV(uint16_t);
+    }
+#undef DIV
+}

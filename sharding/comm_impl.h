@@ -146,5 +146,7 @@ void ig__nccl_free(ig_pg *pg);
 bool ig__comm_staged(ig_dtype t);
 float *ig__comm_to_f32(const void *src, int64_t n, ig_dtype t);
 void ig__comm_from_f32(void *dst, const float *f, int64_t n, ig_dtype t);
+/* p[0..n) /= k in place (integers truncate): AVG after a SUM. */
+void ig__comm_divide(void *p, int64_t n, ig_dtype t, int k);
 
 #endif

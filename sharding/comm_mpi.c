@@ -84,21 +84,6 @@ static MPI_Datatype mpi_type(ig_dtype t) {
 }
 
 
-/* p[0..n) /= k (integers truncate). */
-static void divide(void *p, int64_t n, ig_dtype t, int k) {
-#define DIV(type)                                                          \
-    for (int64_t i = 0; i < n; i++) ((type *)p)[i] = (type)(((type *)p)[i] / k); \
-    break
-    switch (t) {
-    case IG_F32: DIV(float);
-    case IG_F64: DIV(double);
-    case IG_I32: DIV(int32_t);
-    case IG_I64: DIV(int64_t);
-    case IG_U8: DIV(uint8_t);
-    default: DIV(uint16_t);
-    }
-#undef DIV
-}
 
 /* all_reduce (in place) or reduce_scatter (in: size * count, out: count). */
 static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
@@ -123,7 +108,7 @@ static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
                 "MPI_Reduce_scatter_block")
            : ck(MPI_Allreduce(MPI_IN_PLACE, out, n, mpi_type(t), mop, pg->comm), op->what,
                 "MPI_Allreduce");
-    if (st == IG_OK && op->red == IG_REDUCE_AVG) divide(out, op->count, t, pg->size);
+    if (st == IG_OK && op->red == IG_REDUCE_AVG) ig__comm_divide(out, op->count, t, pg->size);
     if (st == IG_OK && fin) ig__comm_from_f32(op->out, fout, op->count, op->dtype);
     free(fin);
     if (rs) free(fout);

@@ -383,21 +383,6 @@ static void combine(void *dst, const void *a, const void *b, int64_t n, ig_dtype
 #undef COMBINE
 }
 
-/* p[0..n) /= k (integers truncate). */
-static void divide(void *p, int64_t n, ig_dtype t, int k) {
-#define DIV(type)                                                               \
-    for (int64_t i = 0; i < n; i++) ((type *)p)[i] = (type)(((type *)p)[i] / k); \
-    break
-    switch (t) {
-    case IG_F32: DIV(float);
-    case IG_F64: DIV(double);
-    case IG_I32: DIV(int32_t);
-    case IG_I64: DIV(int64_t);
-    case IG_U8: DIV(uint8_t);
-    default: DIV(uint16_t);
-    }
-#undef DIV
-}
 
 
 /* ---- one ring step, in segments ---- */
@@ -543,7 +528,7 @@ static ig_status reduce(ig_pg *pg, ig__comm_op *op) {
     ig_status st = ring_reduce_scatter(pg, op, in, out, total, t);
     char *mine = rs ? out : out + lo(total, n, r) * (int64_t)es;
     int64_t mine_len = lo(total, n, r + 1) - lo(total, n, r);
-    if (st == IG_OK && op->red == IG_REDUCE_AVG) divide(mine, mine_len, t, n);
+    if (st == IG_OK && op->red == IG_REDUCE_AVG) ig__comm_divide(mine, mine_len, t, n);
     if (st == IG_OK && !rs) st = ring_all_gather(pg, op, out, total, es, n - 1);
     if (st == IG_OK && fin) ig__comm_from_f32(op->out, fout, op->count, op->dtype);
     free(fin);
