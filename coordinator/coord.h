@@ -67,6 +67,7 @@ typedef enum ig__job_state {
 #define IG_COORD_NAME_MAX 64
 #define IG_COORD_MAX_RANKS (1 << 20)
 #define IG_COORD_SPEC_BATCH_DEFAULT 16 /* train.batch_size when the spec omits it */
+#define IG_COORD_SPEC_STEPS_DEFAULT 1000 /* train.steps when the spec omits it (job-spec.md) */
 
 /* Where one rank of a running job lives. */
 typedef struct ig__coord_rank {

@@ -77,6 +77,7 @@ typedef struct node_rt {
 
 typedef struct job_rt {
     int attempt;        /* of the job these fields belong to; 0 = none yet */
+    int64_t steps;      /* the spec's train.steps: no rank reports a later step */
     bool has_step, has_loss, has_tps;
     int64_t step;
     double loss, tps;
@@ -164,6 +165,10 @@ static job_rt *job_rt_get(coordd *d, const ig__coord_job *j) {
     if (r->attempt != j->attempt) {
         job_rt_reset(r);
         r->attempt = j->attempt;
+        json_t *spec = json_loads(j->spec, 0, NULL);
+        json_t *steps = json_object_get(json_object_get(spec, "train"), "steps");
+        r->steps = json_is_integer(steps) ? json_integer_value(steps) : IG_COORD_SPEC_STEPS_DEFAULT;
+        json_decref(spec);
     }
     if (!r->flags && j->ranks > 0) r->flags = calloc((size_t)j->ranks, 1);
     return r;
@@ -452,6 +457,7 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
     r->last_seen = mono();
     size_t i;
     json_t *it;
+    char bad[512] = "";
     json_array_foreach(FIELD(m, "ranks"), i, it) {
         ig__coord_job *j = ig__coord_job_get(d->c, json_integer_value(json_object_get(it, "job")));
         if (!j || j->state != IG_JOB_RUNNING || json_integer_value(json_object_get(it, "attempt")) != j->attempt)
@@ -459,11 +465,22 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
         job_rt *jr = job_rt_get(d, j);
         json_t *step = json_object_get(it, "step"), *loss = json_object_get(it, "loss"),
                *tps = json_object_get(it, "tokens_per_s"); /* an extension: ignored when not a number >= 0 */
-        if (!step || (jr->has_step && json_integer_value(step) < jr->step)) continue;
-        jr->has_step = true, jr->step = json_integer_value(step);
+        if (!step) continue;
+        long long s = json_integer_value(step);
+        /* Steps only grow within an attempt and never pass train.steps: anything else is refused. */
+        if (s > jr->steps || (jr->has_step && s < jr->step)) {
+            if (!*bad)
+                snprintf(bad, sizeof bad,
+                         "HEARTBEAT: job %lld attempt %d rank %lld reports step %lld, expected %lld to %lld: ignored",
+                         (long long)j->id, j->attempt, json_integer_value(json_object_get(it, "rank")), s,
+                         jr->has_step ? (long long)jr->step : 0LL, (long long)jr->steps);
+            continue;
+        }
+        jr->has_step = true, jr->step = s;
         if (loss) jr->has_loss = true, jr->loss = json_number_value(loss);
         if (json_is_number(tps) && json_number_value(tps) >= 0) jr->has_tps = true, jr->tps = json_number_value(tps);
     }
+    if (*bad) reply_error(d, m, IG_ERR_INVALID, "%s", bad); /* logged there */
 }
 
 static int opt_int(const ig_proto_msg *m, const char *name, int dflt) {

@@ -6,7 +6,8 @@
 #  1. the job succeeds, each worker's work dir holding the logs of its 2
 #     ranks, and rank 0's log shows the 4-rank data-parallel run;
 #  2. its final weights equal (within 1e-5 relative, per tensor) those of
-#     `mpirun -np 4 ignis train` of the same spec, and of one process;
+#     `mpirun -np 4 ignis train` of the same spec, and of one process; so do
+#     those of `ignis run --local 4`, whose 30 losses equal mpirun's (1e-5);
 #  3. its checkpoints (written in the foreground: a UCX group has no
 #     subgroup for the background writer) are committed, and resuming from
 #     one ends on the same weights;
@@ -102,6 +103,20 @@ if command -v mpirun > /dev/null; then
     timeout -k 5 300 mpirun -np 4 --bind-to none "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
     if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "workers == mpirun -np 4: $out"
     else bad "workers differ from mpirun -np 4: $out"; fi
+    # `ignis run --local 4` (its own coordinator and worker): the same losses, step by step, and weights
+    spec runl 30 10
+    out=$(timeout -k 5 300 "$IGNIS" run --local 4 runl.json --state "$work/runl-state" 2>&1) \
+        && ok "ignis run --local 4: exit 0" || { echo "$out" | tail -5; bad "ignis run --local 4 failed"; }
+    if out=$("$CMP" runl/model.safetensors mpi/model.safetensors 1e-5); then ok "run --local 4 == mpirun -np 4: $out"
+    else bad "run --local 4 differs from mpirun -np 4: $out"; fi
+    if out=$(python3 - runl/metrics.jsonl mpi/metrics.jsonl <<'PY'
+import json, sys
+a, b = ({r["step"]: r["loss"] for r in map(json.loads, open(f)) if "loss" in r} for f in sys.argv[1:3])
+worst = max(abs(a[s] - b[s]) / max(abs(b[s]), 1e-12) for s in b)
+print(f"{len(a)} losses, largest relative difference {worst:.2e}")
+sys.exit(0 if sorted(a) == sorted(b) == list(range(1, 31)) and worst <= 1e-5 else 1)
+PY
+    ); then ok "run --local 4 losses == mpirun -np 4: $out"; else bad "run --local 4 losses differ: $out"; fi
 else
     echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
 fi

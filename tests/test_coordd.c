@@ -335,6 +335,16 @@ static void placement_rendezvous_and_success(void **state) {
     assert_true(json_real_value(json_object_get(j, "loss")) == 2.5);
     assert_true(json_real_value(json_object_get(j, "tokens_per_s")) == 1234.5);
     json_decref(j);
+    /* impossible steps (backwards, or past train.steps: 1000 by default) are refused; progress stays */
+    for (int bad = 0; bad < 2; bad++)
+        expect_error(w1, IG_MSG_HEARTBEAT,
+                     json_pack("{s:i, s:[{s:I, s:i, s:i, s:i, s:f}]}", "worker", 1, "ranks", "job", (json_int_t)job,
+                               "attempt", 1, "rank", 0, "step", bad ? 5000 : 5, "loss", 9.0),
+                     "IG_ERR_INVALID", bad ? "reports step 5000, expected 10 to 1000" : "reports step 5, expected 10");
+    j = status_of(w1, job);
+    assert_int_equal(geti(j, "step"), 10);
+    assert_true(json_real_value(json_object_get(j, "loss")) == 2.5);
+    json_decref(j);
 
     for (int r = 0; r < 4; r++) {
         void *w = r < 2 ? w1 : w2;

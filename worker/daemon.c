@@ -227,7 +227,7 @@ static void start_ranks(wd *w, const json_t *b) {
     const json_t *ranks = json_object_get(b, "ranks");
     const char *rdv = json_string_value(json_object_get(b, "rendezvous"));
     int n = (int)json_array_size(ranks);
-    char dir[PATH_MAX], spec_path[PATH_MAX + 16], log_path[PATH_MAX + 32], slot_env[32];
+    char dir[PATH_MAX], spec_path[PATH_MAX + 16], log_path[PATH_MAX + 32], slot_env[32], omp_env[48];
     snprintf(dir, sizeof dir, "%s/job-%" PRId64 "/attempt-%" PRId64, w->o.work_dir, job, attempt);
     snprintf(spec_path, sizeof spec_path, "%s/job.json", dir);
     const char *failed = !make_dirs(dir) ? dir
@@ -241,7 +241,13 @@ static void start_ranks(wd *w, const json_t *b) {
     char **argv = calloc((size_t)argc + 2, sizeof *argv);
     memcpy(argv, w->o.rank_argv, (size_t)argc * sizeof *argv);
     argv[argc] = spec_path;
-    char *env[] = {slot_env, NULL};
+    /* Each rank's fair share of this machine's cores, as torchrun does (it
+     * gives 1): the cores divided by this worker's slots, unless the worker
+     * itself was given OMP_NUM_THREADS. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int slots = w->o.n_gpus > 0 ? w->o.n_gpus : w->o.cpus;
+    snprintf(omp_env, sizeof omp_env, "OMP_NUM_THREADS=%ld", cores > slots && slots > 0 ? cores / slots : 1);
+    char *env[] = {slot_env, getenv("OMP_NUM_THREADS") ? NULL : omp_env, NULL};
     if (w->n_running + n > w->cap_running) {
         w->cap_running = 2 * (w->n_running + n);
         w->running = realloc(w->running, (size_t)w->cap_running * sizeof *w->running);
@@ -286,10 +292,14 @@ static void handle(wd *w, const ig_proto_msg *m) {
         break;
     }
     case IG_MSG_ERROR:
-        wlog("the coordinator answered ERROR %s: %s", json_string_value(json_object_get(m->body, "code")),
-             json_string_value(json_object_get(m->body, "message")));
-        unregister(w, "the coordinator does not know this worker");
+    {
+        const char *code = json_string_value(json_object_get(m->body, "code"));
+        wlog("the coordinator answered ERROR %s: %s", code, json_string_value(json_object_get(m->body, "message")));
+        /* IG_ERR_STATE: it does not know this worker (a new coordinator); other
+         * errors refuse one message (e.g. an impossible step) and are only logged. */
+        if (!strcmp(code, ig_status_name(IG_ERR_STATE))) unregister(w, "the coordinator does not know this worker");
         break;
+    }
     case IG_MSG_OK: break;
     default: wlog("ignoring an unexpected %s from the coordinator", ig_msg_name(m->type));
     }
