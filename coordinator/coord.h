@@ -162,7 +162,7 @@ double ig__coord_now(void);
 ig_status ig__coord_begin(ig__coord *c);
 ig_status ig__coord_commit(ig__coord *c);
 void ig__coord_rollback(ig__coord *c);
-/* Runs one statement with arguments given by `types`: 'i' int64_t, 'd'
+/* Runs one statement with arguments given by `types`: 'i' int, 'l' int64_t, 'd'
  * double, 't' text (NULL is SQL NULL). */
 ig_status ig__coord_sql(ig__coord *c, const char *sql, const char *types, ...);
 /* The job's row (every column). */
