@@ -110,6 +110,9 @@ int cmd_worker(int argc, char **argv) {
     }
     if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
     if (!o.coordinator) return usage("--coordinator ADDR is required");
+    uv_handle_type in = uv_guess_handle(0);
+    if (o.stop_on_eof && in != UV_NAMED_PIPE && in != UV_TTY && in != UV_TCP)
+        return usage("--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");
 
     int n = 0;
     if (rank_command) {

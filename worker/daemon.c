@@ -442,6 +442,9 @@ ig_status wd_run(const wd_opts *opts) {
     uv_poll_start(&w->mon_poll, UV_READABLE, on_mon);
     uv_signal_start(&w->sigint, on_signal, SIGINT);
     uv_signal_start(&w->sigterm, on_signal, SIGTERM);
+    uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
+    /* A ZMQ_FD signals only changes after a first look: look now. */
+    on_mon(&w->mon_poll, 0, UV_READABLE);
     if (w->o.stop_on_eof) {
         uv_pipe_init(&w->loop, &w->stdin_pipe, 0);
         w->stdin_pipe.data = w;
@@ -452,9 +455,6 @@ ig_status wd_run(const wd_opts *opts) {
             stop(w, "stdin unwatchable");
         }
     }
-    uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
-    /* A ZMQ_FD signals only changes after a first look: look now. */
-    on_mon(&w->mon_poll, 0, UV_READABLE);
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&w->sigint, NULL);
