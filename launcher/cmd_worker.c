@@ -1,11 +1,13 @@
 /* launcher/cmd_worker.c: `ignis worker`, the node daemon (worker/daemon.h):
- * parses the options into wd_opts and runs the daemon until SIGINT/SIGTERM.
+ * parses the options into wd_opts and runs the daemon until SIGINT/SIGTERM
+ * (or, with --stop-on-eof, the end of stdin).
  * Exit status: 0 stopped by a signal (every rank aborted), 1 the daemon could
  * not run, 2 a usage error. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -67,8 +69,8 @@ int cmd_worker(int argc, char **argv) {
         {"coordinator", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'n'},
         {"gpus", required_argument, NULL, 'g'},        {"name", required_argument, NULL, 'N'},
         {"work-dir", required_argument, NULL, 'w'},    {"rank-command", required_argument, NULL, 'r'},
-        {"grace", required_argument, NULL, 'G'},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"grace", required_argument, NULL, 'G'},       {"stop-on-eof", no_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     static int gpus[WD_MAX_GPUS];
     static char exe[PATH_MAX], cmd[4096];
     char *rank_argv[MAX_ARGS + 1] = {0};
@@ -85,6 +87,7 @@ int cmd_worker(int argc, char **argv) {
         case 'N': o.node = optarg; break;
         case 'w': o.work_dir = optarg; break;
         case 'r': rank_command = optarg; break;
+        case 'E': o.stop_on_eof = true; break;
         case 'n':
             if (!parse_long(optarg, 0, 65536, &v))
                 return usage("--cpus: expected an integer in [0, 65536], got '%s'", optarg);
@@ -107,6 +110,9 @@ int cmd_worker(int argc, char **argv) {
     }
     if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
     if (!o.coordinator) return usage("--coordinator ADDR is required");
+    uv_handle_type in = uv_guess_handle(0);
+    if (o.stop_on_eof && in != UV_NAMED_PIPE && in != UV_TTY && in != UV_TCP)
+        return usage("--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");
 
     int n = 0;
     if (rank_command) {
@@ -125,6 +131,10 @@ int cmd_worker(int argc, char **argv) {
         rank_argv[n++] = "train";
     }
     o.rank_argv = rank_argv;
+    /* A worker whose stderr went away (ssh gone) still aborts its ranks: a
+     * failed write is no reason to die. Its ranks start with SIGPIPE's
+     * default again (libuv resets every signal in the child). */
+    signal(SIGPIPE, SIG_IGN);
     ig_status st = wd_run(&o);
     if (st == IG_OK) return 0;
     fprintf(stderr, "ignis: %s\n", ig_last_error());

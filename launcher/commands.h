@@ -31,7 +31,9 @@ int cmd_coordinator(int argc, char **argv);
     "                        (default: the current directory)\n"                        \
     "    --rank-command CMD  what runs a rank, split on spaces; the job spec's path\n"  \
     "                        is appended (default: this ignis, 'train')\n"              \
-    "    --grace SECONDS     SIGTERM to SIGKILL on abort and exit (default 5)\n"
+    "    --grace SECONDS     SIGTERM to SIGKILL on abort and exit (default 5)\n"           \
+    "    --stop-on-eof       stop as on SIGTERM when stdin ends (how `ignis run\n"       \
+    "                        --hosts` stops the workers it starts over ssh)\n"
 int cmd_worker(int argc, char **argv);
 
 /* `ignis submit`, `ignis status`, `ignis cancel` (cmd_client.c): requests to a
@@ -54,12 +56,18 @@ int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 
-/* `ignis run --local N JOB` (cmd_run.c): a coordinator and a worker of N CPU
- * slots as child processes, the job submitted and followed to its end. */
+/* `ignis run` (cmd_run.c): a coordinator and workers (here, over ssh, or
+ * with srun) as child processes, the job submitted and followed to its end. */
 #define RUN_HELP                                                                        \
-    "  run --local N JOB\n"                                                         \
-    "                    start a coordinator and a worker with N CPU slots here, run\n" \
-    "                    JOB on N ranks, print its progress, exit with its result\n"   \
+    "  run (--local N | --hosts H:N,... | --slurm) JOB\n"                              \
+    "                    start a coordinator and workers, run JOB on all their\n"     \
+    "                    slots, print its progress, exit with its result\n"           \
+    "    --local N           one worker here with N CPU slots\n"                      \
+    "    --hosts H1:N1,...   one worker per host over ssh ($IGNIS_SSH, default ssh;\n" \
+    "                        same ignis path and directory everywhere), N CPU slots\n" \
+    "                        each; only this machine's names for now (127.x, localhost)\n" \
+    "    --slurm             inside salloc/sbatch: one worker per node with srun, the\n" \
+    "                        allocation's tasks as slots (SLURM_TASKS_PER_NODE)\n"    \
     "    --state DIR         the journal, worker and rank logs (default: a temporary\n" \
     "                        directory, removed when the job succeeds)\n"
 int cmd_run(int argc, char **argv);

@@ -97,7 +97,8 @@ static int help_for(const char *cmd) {
     else if (!strcmp(cmd, "coordinator"))
         fputs("usage: ignis coordinator --listen ADDR --state DIR [options]\n" COORDINATOR_HELP, stdout);
     else if (!strcmp(cmd, "worker")) fputs("usage: ignis worker --coordinator ADDR [options]\n" WORKER_HELP, stdout);
-    else if (!strcmp(cmd, "run")) fputs("usage: ignis run --local N JOB [options]\n" RUN_HELP, stdout);
+    else if (!strcmp(cmd, "run"))
+        fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP, stdout);
     else if (!strcmp(cmd, "submit")) fputs("usage: ignis submit JOB [options]\n" SUBMIT_HELP, stdout);
     else if (!strcmp(cmd, "status")) fputs("usage: ignis status [JOB] [options]\n" STATUS_HELP, stdout);
     else if (!strcmp(cmd, "cancel")) fputs("usage: ignis cancel JOB [options]\n" CANCEL_HELP, stdout);

@@ -4,7 +4,8 @@
  * One libuv loop carries everything: the DEALER socket and its monitor (a
  * PAIR receiving ZeroMQ's connect/disconnect events) are watched through
  * their ZMQ_FDs with uv_poll, the supervisor's rank processes and pipes, the
- * HELLO and HEARTBEAT timers, and SIGINT/SIGTERM.
+ * HELLO and HEARTBEAT timers, SIGINT/SIGTERM, and with stop_on_eof stdin
+ * (read and discarded until its end).
  *
  * ZMQ_FD is edge-triggered: it only says that something changed. So after
  * each wake-up, and after anything that sent (a send can consume the
@@ -55,6 +56,7 @@ typedef struct wd {
     uv_poll_t sock_poll, mon_poll;
     uv_timer_t hello_timer, hb_timer;
     uv_signal_t sigint, sigterm;
+    uv_pipe_t stdin_pipe; /* watched iff o.stop_on_eof */
     sup *sup;
     bool registered, have_id, stopping, pumping;
     int64_t worker_id;
@@ -356,14 +358,15 @@ static void on_mon(uv_poll_t *p, int status, int events) {
 
 /* ---- shutting down ---- */
 
-static void on_signal(uv_signal_t *s, int signum) {
-    wd *w = s->data;
+/* A signal or stdin's end: abort every rank with the grace, then exit; again:
+ * kill them now. */
+static void stop(wd *w, const char *why) {
     if (w->stopping) {
-        wlog("signal %d again: killing every rank now", signum);
+        wlog("%s again: killing every rank now", why);
         sup_abort_all(w->sup, 0);
         return;
     }
-    wlog("signal %d: aborting %d rank(s), then exiting", signum, sup_running(w->sup));
+    wlog("%s: aborting %d rank(s), then exiting", why, sup_running(w->sup));
     w->stopping = true;
     sup_abort_all(w->sup, w->o.grace_ms);
     /* The loop now runs until the supervisor's last rank is gone. */
@@ -371,8 +374,27 @@ static void on_signal(uv_signal_t *s, int signum) {
     uv_close((uv_handle_t *)&w->mon_poll, NULL);
     uv_close((uv_handle_t *)&w->hello_timer, NULL);
     uv_close((uv_handle_t *)&w->hb_timer, NULL);
+    if (w->o.stop_on_eof) uv_close((uv_handle_t *)&w->stdin_pipe, NULL);
     uv_unref((uv_handle_t *)&w->sigint);
     uv_unref((uv_handle_t *)&w->sigterm);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    char why[32];
+    snprintf(why, sizeof why, "signal %d", signum);
+    stop(s->data, why);
+}
+
+static void on_stdin_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+    static char discard[4096];
+    (void)h, (void)size;
+    *buf = uv_buf_init(discard, sizeof discard);
+}
+
+static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    (void)buf;
+    wd *w = s->data;
+    if (n < 0 && !w->stopping) stop(w, n == UV_EOF ? "end of stdin" : "stdin unreadable");
 }
 
 static int zfd(void *sock) {
@@ -433,6 +455,16 @@ ig_status wd_run(const wd_opts *opts) {
     uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
     /* A ZMQ_FD signals only changes after a first look: look now. */
     on_mon(&w->mon_poll, 0, UV_READABLE);
+    if (w->o.stop_on_eof) {
+        uv_pipe_init(&w->loop, &w->stdin_pipe, 0);
+        w->stdin_pipe.data = w;
+        int e = uv_pipe_open(&w->stdin_pipe, 0);
+        if (!e) e = uv_read_start((uv_stream_t *)&w->stdin_pipe, on_stdin_alloc, on_stdin);
+        if (e) {
+            wlog("--stop-on-eof: cannot watch stdin (%s)", uv_strerror(e));
+            stop(w, "stdin unwatchable");
+        }
+    }
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&w->sigint, NULL);

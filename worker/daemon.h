@@ -27,9 +27,13 @@
  * Malformed or unexpected messages from the coordinator are logged (one line
  * on stderr) and ignored. SIGINT/SIGTERM: every rank is aborted with the
  * grace (a second signal: SIGKILL now), their exits are reported, and
- * wd_run returns once they are all gone. */
+ * wd_run returns once they are all gone. With stop_on_eof, the end of stdin
+ * (or an error reading it) does the same: whoever started the worker through
+ * a pipe (ssh, `ignis run`) stops it by closing the pipe, also by dying. */
 #ifndef IGNIS_WORKER_DAEMON_H
 #define IGNIS_WORKER_DAEMON_H
+
+#include <stdbool.h>
 
 #include "ignis/status.h"
 
@@ -47,6 +51,7 @@ typedef struct wd_opts {
     const char *work_dir;    /* NULL: "." */
     char *const *rank_argv;  /* the rank command, NULL-terminated; job.json is appended */
     int grace_ms;            /* SIGTERM -> SIGKILL on abort and shutdown; <= 0: WD_GRACE_MS */
+    bool stop_on_eof;        /* stop at the end of stdin, as on SIGTERM */
 } wd_opts;
 
 /* Runs the daemon until SIGINT or SIGTERM, then returns IG_OK once every rank
