@@ -19,7 +19,8 @@
  * back (counted from the start) before they are failed.
  *
  * Replies: HELLO -> HELLO_ACK (heartbeat period: a third of the timeout);
- * SUBMIT -> SUBMIT_ACK; STATUS -> STATUS_REPLY; CANCEL, RANK_EXIT -> OK
+ * SUBMIT -> SUBMIT_ACK; STATUS -> STATUS_REPLY; LOG_DATA -> LOG_ACK and LOGS ->
+ * LOGS_REPLY (rank output, coordinator/logs.h); CANCEL, RANK_EXIT -> OK
  * (before any ABORT it causes); RENDEZVOUS -> RENDEZVOUS_REPLY to every rank
  * once all have joined; HEARTBEAT, OK, ERROR -> nothing; anything refused ->
  * ERROR. A node's slots are its GPUs when its HELLO lists any, else its
@@ -654,7 +655,8 @@ static void on_log_data(coordd *d, const ig_proto_msg *m) {
         return;
     }
     if (gap)
-        logf_("LOG_DATA: job %lld attempt %lld rank %lld: a chunk at byte %lld, past the %lld stored: refused",
+        logf_("LOG_DATA: job %lld attempt %lld rank %lld: a chunk at byte %lld, past the %lld stored: "
+              "refused",
               (long long)INTF(m, "job"), (long long)INTF(m, "attempt"), (long long)INTF(m, "rank"),
               (long long)INTF(m, "offset"), (long long)json_integer_value(json_object_get(ack, "size")));
     peer p = sender(m);

@@ -44,22 +44,25 @@ ig_status ig__logs_data(ig__logstore *s, ig__coord *c, const json_t *body, json_
     const json_t *text = json_object_get(body, "data");
     static unsigned char data[IG_PROTO_MAX_LOG_DATA];
     size_t n = 0;
-    ig_status st = ig_proto_b64_decode(json_string_value(text), json_string_length(text), data, sizeof data, &n);
+    ig_status st =
+        ig_proto_b64_decode(json_string_value(text), json_string_length(text), data, sizeof data, &n);
     ig__log_stored out;
-    if (!st) st = ig__logstore_append(s, job, attempt, rank, offset, data, n, json_is_true(json_object_get(body, "final")),
-                                      &out);
+    if (!st)
+        st = ig__logstore_append(s, job, attempt, rank, offset, data, n,
+                                 json_is_true(json_object_get(body, "final")), &out);
     if (st)
-        return ig_set_error(st, "LOG_DATA: job %lld attempt %lld rank %d: %s", (long long)job, (long long)attempt,
-                            rank, ig_last_error());
+        return ig_set_error(st, "LOG_DATA: job %lld attempt %lld rank %d: %s", (long long)job,
+                            (long long)attempt, rank, ig_last_error());
     *gap = out.gap;
-    *ack = json_pack("{s:I, s:I, s:i, s:I, s:b}", "job", (json_int_t)job, "attempt", (json_int_t)attempt, "rank",
-                     rank, "size", (json_int_t)out.size, "final", out.final);
+    *ack = json_pack("{s:I, s:I, s:i, s:I, s:b}", "job", (json_int_t)job, "attempt", (json_int_t)attempt,
+                     "rank", rank, "size", (json_int_t)out.size, "final", out.final);
     return *ack ? IG_OK : ig_set_error(IG_ERR_NOMEM, "LOG_DATA: out of memory");
 }
 
 /* Whether attempt a of j (of `world` ranks) can get no more output on `rank`
  * (-1: on any rank). */
-static bool finished(ig__logstore *s, const ig__coord_job *j, int64_t a, int world, int rank, double settle_s) {
+static bool finished(ig__logstore *s, const ig__coord_job *j, int64_t a, int world, int rank,
+                     double settle_s) {
     bool final = j->state >= IG_JOB_SUCCEEDED;
     if (!final && a == j->attempt) return false;
     if (!world) return true; /* it never started */
@@ -73,7 +76,8 @@ static bool finished(ig__logstore *s, const ig__coord_job *j, int64_t a, int wor
     return j->state == IG_JOB_RUNNING && j->started > 0 && now - j->started >= settle_s;
 }
 
-ig_status ig__logs_request(ig__logstore *s, ig__coord *c, const json_t *body, double settle_s, json_t **reply) {
+ig_status ig__logs_request(ig__logstore *s, ig__coord *c, const json_t *body, double settle_s,
+                           json_t **reply) {
     *reply = NULL;
     int64_t job = INTF(body, "job");
     int rank = (int)INTF(body, "rank");
@@ -85,8 +89,8 @@ ig_status ig__logs_request(ig__logstore *s, ig__coord *c, const json_t *body, do
         if (j->attempt == 0)
             return ig_set_error(IG_ERR_INVALID, "job %lld has no attempt %lld: it has not started yet",
                                 (long long)job, (long long)a);
-        return ig_set_error(IG_ERR_INVALID, "job %lld has no attempt %lld (its attempts: 1 to %d)", (long long)job,
-                            (long long)a, j->attempt);
+        return ig_set_error(IG_ERR_INVALID, "job %lld has no attempt %lld (its attempts: 1 to %d)",
+                            (long long)job, (long long)a, j->attempt);
     }
     int world = a >= 1 ? world_of(s, j, a) : 0;
     int limit = world ? world : j->max_ranks;
@@ -102,7 +106,9 @@ ig_status ig__logs_request(ig__logstore *s, ig__coord *c, const json_t *body, do
     ig_status st = a >= 1 ? ig__logstore_read(s, job, a, rank, offset, buf, cap, &n) : IG_OK;
     char *text = st ? NULL : ig_proto_b64_encode(buf, n);
     free(buf);
-    if (st) return ig_set_error(st, "LOGS: job %lld attempt %lld: %s", (long long)job, (long long)a, ig_last_error());
+    if (st)
+        return ig_set_error(st, "LOGS: job %lld attempt %lld: %s", (long long)job, (long long)a,
+                            ig_last_error());
     if (!text) return ig_set_error(IG_ERR_NOMEM, "LOGS: out of memory");
     *reply = json_pack("{s:I, s:i, s:I, s:s, s:b, s:i}", "job", (json_int_t)job, "rank", rank, "offset",
                        (json_int_t)offset, "data", text, "eof", eof && n < cap, "attempts", j->attempt);

@@ -72,6 +72,7 @@ ig_status ig__logs_data(ig__logstore *s, ig__coord *c, const json_t *body, json_
  * long after an attempt ended the coordinator stops waiting for final chunks
  * (a rank whose worker was lost never sends one). Unknown job, attempt or
  * rank: IG_ERR_INVALID, "LOGS: ...". */
-ig_status ig__logs_request(ig__logstore *s, ig__coord *c, const json_t *body, double settle_s, json_t **reply);
+ig_status ig__logs_request(ig__logstore *s, ig__coord *c, const json_t *body, double settle_s,
+                           json_t **reply);
 
 #endif

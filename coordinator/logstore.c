@@ -54,9 +54,10 @@ ig_status ig__logstore_open(const char *state_dir, ig__logstore **out) {
 void ig__logstore_close(ig__logstore *s) { free(s); }
 
 /* STATE/logs/job-J/attempt-A[/name] (name NULL: the directory). */
-static void path_of(const ig__logstore *s, int64_t job, int64_t attempt, const char *name, char out[PATH_MAX]) {
-    snprintf(out, PATH_MAX, "%s/job-%" PRId64 "/attempt-%" PRId64 "%s%s", s->dir, job, attempt, name ? "/" : "",
-             name ? name : "");
+static void path_of(const ig__logstore *s, int64_t job, int64_t attempt, const char *name,
+                    char out[PATH_MAX]) {
+    snprintf(out, PATH_MAX, "%s/job-%" PRId64 "/attempt-%" PRId64 "%s%s", s->dir, job, attempt,
+             name ? "/" : "", name ? name : "");
 }
 
 static void rank_file(const ig__logstore *s, int64_t job, int64_t attempt, int rank, const char *ext,
@@ -164,7 +165,7 @@ static ig_status show(const ig__logstore *s, int64_t job, int64_t attempt, int r
     ig_status st = IG_OK;
     if (!out)
         st = got <= 0 ? ig_set_error(IG_ERR_IO, "logs: cannot read rank %d's log: %s", rank, strerror(errno))
-                     : ig_set_error(IG_ERR_NOMEM, "logs: out of memory");
+                      : ig_set_error(IG_ERR_NOMEM, "logs: out of memory");
     else {
         int all = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (all < 0 || !write_all(all, out, k))
@@ -208,8 +209,10 @@ ig_status ig__logstore_append(ig__logstore *s, int64_t job, int64_t attempt, int
         if (!st) st = show(s, job, attempt, rank, fd, from, shown(fd, size, was_final || ends));
         if (!st && ends && !was_final) {
             int m = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (m < 0) st = ig_set_error(IG_ERR_IO, "logs: cannot create %s: %s", marker, strerror(errno));
-            else close(m);
+            if (m < 0)
+                st = ig_set_error(IG_ERR_IO, "logs: cannot create %s: %s", marker, strerror(errno));
+            else
+                close(m);
         }
         out->final = !st && (was_final || ends);
     }
@@ -218,8 +221,8 @@ ig_status ig__logstore_append(ig__logstore *s, int64_t job, int64_t attempt, int
     return st;
 }
 
-ig_status ig__logstore_read(ig__logstore *s, int64_t job, int64_t attempt, int rank, int64_t offset, void *buf,
-                            size_t cap, size_t *n) {
+ig_status ig__logstore_read(ig__logstore *s, int64_t job, int64_t attempt, int rank, int64_t offset,
+                            void *buf, size_t cap, size_t *n) {
     *n = 0;
     char path[PATH_MAX];
     if (rank < 0)

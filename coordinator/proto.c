@@ -96,7 +96,8 @@ static const field logs_reply[] = {ID("job", REQ), INT("rank", REQ, -1, MAX_ITEM
                                    BOOL("eof", OPT), ID("attempt", OPT), ID("attempts", OPT), END};
 static const field log_data[] = {ID("worker", REQ), ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL),
                                  ID("offset", REQ),
-                                 {.name = "data", .kind = K_B64, .required = REQ, .hi = IG_PROTO_MAX_LOG_DATA},
+                                 {.name = "data", .kind = K_B64, .required = REQ,
+                                  .hi = IG_PROTO_MAX_LOG_DATA},
                                  BOOL("final", OPT), END};
 static const field log_ack[] = {ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL), ID("size", REQ),
                                 BOOL("final", OPT), END};

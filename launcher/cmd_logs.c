@@ -65,10 +65,12 @@ static int fetch(const char *addr, json_t *body, bool *eof, size_t *got, json_in
 }
 
 int cmd_logs(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"coordinator", required_argument, NULL, OPT_COORD}, {"rank", required_argument, NULL, OPT_RANK},
-        {"attempt", required_argument, NULL, OPT_ATTEMPT},    {"follow", no_argument, NULL, OPT_FOLLOW},
-        {"help", no_argument, NULL, 'h'},                      {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"coordinator", required_argument, NULL, OPT_COORD},
+                                         {"rank", required_argument, NULL, OPT_RANK},
+                                         {"attempt", required_argument, NULL, OPT_ATTEMPT},
+                                         {"follow", no_argument, NULL, OPT_FOLLOW},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *addr = NULL;
     long long job, rank = -1, attempt = 0;
     bool follow = false;
@@ -79,8 +81,8 @@ int cmd_logs(int argc, char **argv) {
         case OPT_COORD: addr = optarg; break;
         case OPT_RANK:
             if (!parse_id(optarg, 0, IG_PROTO_MAX_WORLD - 1, &rank))
-                return usage("--rank: expected a rank (an integer in [0, %d]), got '%s'", IG_PROTO_MAX_WORLD - 1,
-                             optarg);
+                return usage("--rank: expected a rank (an integer in [0, %d]), got '%s'",
+                             IG_PROTO_MAX_WORLD - 1, optarg);
             break;
         case OPT_ATTEMPT:
             if (!parse_id(optarg, 1, INT64_MAX, &attempt))

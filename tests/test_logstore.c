@@ -146,7 +146,8 @@ static void log_data_and_logs_follow_the_job_store(void **state) {
     assert_int_equal(ig__logstore_open(sub, &S), IG_OK);
     int64_t node, job;
     assert_int_equal(ig__coord_node_register(c, "n1", 2, &node), IG_OK);
-    assert_int_equal(ig__coord_submit(c, "{\"name\": \"t\", \"train\": {\"batch_size\": 4}}", 2, 2, 0, &job), IG_OK);
+    assert_int_equal(ig__coord_submit(c, "{\"name\": \"t\", \"train\": {\"batch_size\": 4}}", 2, 2, 0, &job),
+                     IG_OK);
     assert_int_equal(ig__coord_schedule(c, NULL), IG_OK);
     assert_int_equal(ig__logstore_begin(S, job, 1, 2), IG_OK);
     json_t *ack = NULL, *reply = NULL, *b;
@@ -166,7 +167,8 @@ static void log_data_and_logs_follow_the_job_store(void **state) {
     json_decref(b);
 
     /* rank 0: "hi\n" (base64 aGkK), final; rank 1: nothing, final */
-    b = parse("{\"worker\": 1, \"job\": 1, \"attempt\": 1, \"rank\": 0, \"offset\": 0, \"data\": \"aGkK\", \"final\": true}");
+    b = parse("{\"worker\": 1, \"job\": 1, \"attempt\": 1, \"rank\": 0, \"offset\": 0, \"data\": \"aGkK\", "
+              "\"final\": true}");
     assert_int_equal(ig__logs_data(S, c, b, &ack, &gap), IG_OK);
     assert_int_equal(ig_proto_validate(IG_MSG_LOG_ACK, ack), IG_OK);
     assert_int_equal(json_integer_value(json_object_get(ack, "size")), 3);
@@ -178,7 +180,8 @@ static void log_data_and_logs_follow_the_job_store(void **state) {
     b = parse("{\"job\": 1, \"rank\": -1}");
     assert_int_equal(ig__logs_request(S, c, b, 5.0, &reply), IG_OK);
     assert_int_equal(ig_proto_validate(IG_MSG_LOGS_REPLY, reply), IG_OK);
-    assert_string_equal(json_string_value(json_object_get(reply, "data")), "W3JhbmsgMF0gaGkK"); /* "[rank 0] hi\n" */
+    assert_string_equal(json_string_value(json_object_get(reply, "data")),
+                        "W3JhbmsgMF0gaGkK"); /* "[rank 0] hi\n" */
     assert_false(json_is_true(json_object_get(reply, "eof")));
     assert_int_equal(json_integer_value(json_object_get(reply, "attempt")), 1);
     json_decref(reply);
@@ -188,7 +191,8 @@ static void log_data_and_logs_follow_the_job_store(void **state) {
     assert_int_equal(ig__logs_request(S, c, b, 1e9, &reply), IG_OK);
     assert_false(json_is_true(json_object_get(reply, "eof")));
     json_decref(reply);
-    json_t *last = parse("{\"worker\": 1, \"job\": 1, \"attempt\": 1, \"rank\": 1, \"offset\": 0, \"data\": \"\", \"final\": true}");
+    json_t *last = parse("{\"worker\": 1, \"job\": 1, \"attempt\": 1, \"rank\": 1, \"offset\": 0, \"data\": "
+                         "\"\", \"final\": true}");
     assert_int_equal(ig__logs_data(S, c, last, &ack, &gap), IG_OK);
     json_decref(ack);
     json_decref(last);

@@ -21,8 +21,8 @@
 typedef struct fwd {
     sup_rank_id id;
     char *path;
-    int64_t acked;  /* bytes the coordinator has */
-    bool complete;  /* the file will not grow */
+    int64_t acked; /* bytes the coordinator has */
+    bool complete; /* the file will not grow */
 } fwd;
 
 struct lf {
@@ -31,8 +31,8 @@ struct lf {
     void *data;
     fwd *ranks;
     int n, cap;
-    int next;       /* round robin: the rank looked at first */
-    int in_flight;  /* see the file comment */
+    int next;         /* round robin: the rank looked at first */
+    int in_flight;    /* see the file comment */
     uint64_t sent_at; /* uv_now of that send */
     bool online;
     int64_t worker;
@@ -72,7 +72,8 @@ void lf_free(lf *f) {
 
 static int find(const lf *f, sup_rank_id id) {
     for (int i = 0; i < f->n; i++)
-        if (f->ranks[i].id.job == id.job && f->ranks[i].id.attempt == id.attempt && f->ranks[i].id.rank == id.rank)
+        if (f->ranks[i].id.job == id.job && f->ranks[i].id.attempt == id.attempt &&
+            f->ranks[i].id.rank == id.rank)
             return i;
     return -1;
 }
@@ -125,18 +126,21 @@ static bool send_chunk(lf *f, int i) {
     int64_t size = fd >= 0 && !fstat(fd, &sb) ? (int64_t)sb.st_size : 0;
     ssize_t n = 0;
     if (fd >= 0 && size > r->acked) {
-        size_t want = size - r->acked < (int64_t)sizeof f->chunk ? (size_t)(size - r->acked) : sizeof f->chunk;
-        do n = pread(fd, f->chunk, want, (off_t)r->acked); while (n < 0 && errno == EINTR);
+        size_t want =
+            size - r->acked < (int64_t)sizeof f->chunk ? (size_t)(size - r->acked) : sizeof f->chunk;
+        do n = pread(fd, f->chunk, want, (off_t)r->acked);
+        while (n < 0 && errno == EINTR);
         if (n < 0) n = 0;
     }
     if (fd >= 0) close(fd);
     bool final = r->complete && r->acked + n >= size;
     if (!n && !final) return false;
     char *text = ig_proto_b64_encode(f->chunk, (size_t)n);
-    json_t *body = text ? json_pack("{s:I, s:I, s:I, s:i, s:I, s:s, s:b}", "worker", (json_int_t)f->worker, "job",
-                                    (json_int_t)r->id.job, "attempt", (json_int_t)r->id.attempt, "rank",
-                                    r->id.rank, "offset", (json_int_t)r->acked, "data", text, "final", final)
-                        : NULL;
+    json_t *body = text
+                       ? json_pack("{s:I, s:I, s:I, s:i, s:I, s:s, s:b}", "worker", (json_int_t)f->worker,
+                                   "job", (json_int_t)r->id.job, "attempt", (json_int_t)r->id.attempt, "rank",
+                                   r->id.rank, "offset", (json_int_t)r->acked, "data", text, "final", final)
+                       : NULL;
     bool sent = body && f->send(f->data, body);
     json_decref(body);
     free(text);
@@ -173,8 +177,10 @@ void lf_acked(lf *f, const json_t *ack) {
 void lf_refused(lf *f, const char *message) {
     int i = f->in_flight;
     if (i < 0) return;
-    fprintf(stderr, "ignis worker: job %" PRId64 " attempt %" PRId64 " rank %d: the coordinator refused its log (%s); "
-                    "it stays in %s only\n",
+    fprintf(stderr,
+            "ignis worker: job %" PRId64 " attempt %" PRId64
+            " rank %d: the coordinator refused its log (%s); "
+            "it stays in %s only\n",
             f->ranks[i].id.job, f->ranks[i].id.attempt, f->ranks[i].id.rank, message, f->ranks[i].path);
     f->in_flight = -1;
     forget(f, i);
