@@ -19,7 +19,8 @@
  * back (counted from the start) before they are failed.
  *
  * Replies: HELLO -> HELLO_ACK (heartbeat period: a third of the timeout);
- * SUBMIT -> SUBMIT_ACK; STATUS -> STATUS_REPLY; CANCEL, RANK_EXIT -> OK
+ * SUBMIT -> SUBMIT_ACK; STATUS -> STATUS_REPLY; LOG_DATA -> LOG_ACK and LOGS ->
+ * LOGS_REPLY (rank output, coordinator/logs.h); CANCEL, RANK_EXIT -> OK
  * (before any ABORT it causes); RENDEZVOUS -> RENDEZVOUS_REPLY to every rank
  * once all have joined; HEARTBEAT, OK, ERROR -> nothing; anything refused ->
  * ERROR. A node's slots are its GPUs when its HELLO lists any, else its
@@ -58,6 +59,7 @@ bool ig__coordd_local_endpoint(const char *e) {
 #include <zmq.h>
 
 #include "coordinator/coord.h"
+#include "coordinator/logs.h"
 #include "ignis/job.h"
 #include "ignis/proto.h"
 
@@ -94,6 +96,7 @@ typedef struct coordd {
     const ig__coordd_opts *o;
     char endpoint[256]; /* the bound address: the rendezvous address */
     ig__coord *c;
+    ig__logstore *logs; /* STATE/logs: the ranks' output (logs.h) */
     void *zctx, *sock;
     uv_loop_t loop;
     uv_poll_t poll;
@@ -282,6 +285,8 @@ static void node_failed(coordd *d, ig__coord_node *n, const char *reason) {
 
 /* START_RANKS of running job j to each of its workers: O(ranks + nodes). */
 static void start_job(coordd *d, const ig__coord_job *j) {
+    if (ig__logstore_begin(d->logs, j->id, j->attempt, j->ranks))
+        logf_("job %lld: %s", (long long)j->id, ig_last_error());
     json_t *spec = json_loads(j->spec, 0, NULL), **lists = calloc((size_t)d->c->nnodes + 1, sizeof *lists);
     for (int i = 0; i < j->ranks; i++) {
         const ig__coord_rank *a = &j->assign[i];
@@ -658,6 +663,33 @@ static void on_rendezvous(coordd *d, const ig_proto_msg *m) {
     json_decref(addrs);
 }
 
+/* Rank output (coordinator/logs.c): LOG_DATA -> LOG_ACK, LOGS -> LOGS_REPLY. */
+static void on_log_data(coordd *d, const ig_proto_msg *m) {
+    json_t *ack;
+    bool gap;
+    if (ig__logs_data(d->logs, d->c, m->body, &ack, &gap)) {
+        reply_error(d, m, ig_last_status(), "%s", ig_last_error());
+        return;
+    }
+    if (gap)
+        logf_("LOG_DATA: job %lld attempt %lld rank %lld: a chunk at byte %lld, past the %lld stored: "
+              "refused",
+              (long long)INTF(m, "job"), (long long)INTF(m, "attempt"), (long long)INTF(m, "rank"),
+              (long long)INTF(m, "offset"), (long long)json_integer_value(json_object_get(ack, "size")));
+    peer p = sender(m);
+    send_to(d, &p, IG_MSG_LOG_ACK, ack);
+}
+
+static void on_logs(coordd *d, const ig_proto_msg *m) {
+    json_t *reply;
+    if (ig__logs_request(d->logs, d->c, m->body, d->o->heartbeat_timeout, &reply)) {
+        reply_error(d, m, ig_last_status(), "%s", ig_last_error());
+        return;
+    }
+    peer p = sender(m);
+    send_to(d, &p, IG_MSG_LOGS_REPLY, reply);
+}
+
 static void handle(coordd *d, const ig_proto_msg *m) {
     char who[2 * IG_PROTO_MAX_PEER + 3];
     switch (m->type) {
@@ -668,7 +700,8 @@ static void handle(coordd *d, const ig_proto_msg *m) {
     case IG_MSG_CANCEL: on_cancel(d, m); break;
     case IG_MSG_RANK_EXIT: on_rank_exit(d, m); break;
     case IG_MSG_RENDEZVOUS: on_rendezvous(d, m); break;
-    case IG_MSG_LOGS: reply_error(d, m, IG_ERR_UNSUPPORTED, "LOGS: not served by this coordinator yet"); break;
+    case IG_MSG_LOG_DATA: on_log_data(d, m); break;
+    case IG_MSG_LOGS: on_logs(d, m); break;
     case IG_MSG_OK: break;
     case IG_MSG_ERROR:
         logf_("ERROR from %s: %s", peer_name(m->peer, m->peer_size, who),
@@ -770,6 +803,7 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
     int lock = -1;
     ig_status st = lock_state(o->state_dir, &lock);
     if (!st) st = ig__coord_open(o->state_dir, &d->c);
+    if (!st) st = ig__logstore_open(o->state_dir, &d->logs);
     if (!st) st = open_socket(d);
     if (!st) {
         int fd;
@@ -797,6 +831,7 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
     if (d->sock) zmq_close(d->sock);
     if (d->zctx) zmq_ctx_term(d->zctx);
     if (d->c) ig__coord_close(d->c);
+    ig__logstore_close(d->logs);
     if (lock >= 0) close(lock); /* releases the lock */
     for (int64_t k = 0; k < d->nnodes; k++) free(d->nodes[k].gpus);
     for (int64_t k = 0; k < d->njobs; k++) job_rt_reset(&d->jobs[k]);

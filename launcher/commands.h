@@ -56,6 +56,18 @@ int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 
+/* `ignis logs JOB` (cmd_logs.c): the job's rank output as the coordinator
+ * collected it; its help text. */
+#define LOGS_HELP                                                                       \
+    "  logs JOB          the output of a job's ranks (stdout and stderr), as the\n"     \
+    "                    coordinator collected it from the workers\n"                  \
+    "    --rank R            rank R's output as it wrote it (default: every rank's\n"   \
+    "                        lines, each prefixed \"[rank R] \")\n"                     \
+    "    --attempt A         attempt A (default: the latest that started)\n"           \
+    "    --follow            keep printing new output until the job ends\n"            \
+    "    --coordinator ADDR  as for submit\n"
+int cmd_logs(int argc, char **argv);
+
 /* `ignis run` (cmd_run.c): a coordinator and workers (here, over ssh, or
  * with srun) as child processes, the job submitted and followed to its end. */
 #define RUN_HELP                                                                        \

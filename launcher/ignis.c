@@ -49,7 +49,7 @@ static const char HELP[] =
     "usage: ignis [--help] [--version] <command> [<args>]\n"
     "\n"
     "commands:\n" TRAIN_HELP SAMPLE_HELP EXPORT_HELP WORKER_HELP COORDINATOR_HELP
-    RUN_HELP SUBMIT_HELP STATUS_HELP CANCEL_HELP
+    RUN_HELP SUBMIT_HELP STATUS_HELP CANCEL_HELP LOGS_HELP
     "  help [COMMAND]    this help, or one command's\n"
     "\n"
     "exit status: 0 done, 1 the run failed, 2 usage error or invalid job spec\n"
@@ -102,6 +102,7 @@ static int help_for(const char *cmd) {
     else if (!strcmp(cmd, "submit")) fputs("usage: ignis submit JOB [options]\n" SUBMIT_HELP, stdout);
     else if (!strcmp(cmd, "status")) fputs("usage: ignis status [JOB] [options]\n" STATUS_HELP, stdout);
     else if (!strcmp(cmd, "cancel")) fputs("usage: ignis cancel JOB [options]\n" CANCEL_HELP, stdout);
+    else if (!strcmp(cmd, "logs")) fputs("usage: ignis logs JOB [options]\n" LOGS_HELP, stdout);
     else return usage_error("ignis help: '%s' is not an ignis command", cmd);
     return 0;
 }
@@ -242,6 +243,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "submit")) return cmd_submit(sub_argc, sub_argv);
     if (!strcmp(cmd, "status")) return cmd_status(sub_argc, sub_argv);
     if (!strcmp(cmd, "cancel")) return cmd_cancel(sub_argc, sub_argv);
+    if (!strcmp(cmd, "logs")) return cmd_logs(sub_argc, sub_argv);
     if (!strcmp(cmd, "help")) {
         if (sub_argc > 2) return usage_error("ignis help: expected at most one COMMAND");
         return sub_argc == 2 ? help_for(sub_argv[1]) : (fputs(HELP, stdout), 0);

@@ -38,6 +38,7 @@
 #include <uv.h>
 
 #include "ignis/proto.h"
+#include "worker/log_forward.h"
 #include "worker/supervisor.h"
 
 #ifndef IG_HAVE_ZMQ
@@ -58,6 +59,7 @@ typedef struct wd {
     uv_signal_t sigint, sigterm;
     uv_pipe_t stdin_pipe; /* watched iff o.stop_on_eof */
     sup *sup;
+    lf *logs; /* the ranks' logs on their way to the coordinator */
     bool registered, have_id, stopping, pumping;
     int64_t worker_id;
     int heartbeat_ms;
@@ -149,6 +151,7 @@ static void unregister(wd *w, const char *why) {
     if (w->registered)
         wlog("%s; %d rank(s) keep running; registering again", why, w->n_running);
     w->registered = false;
+    lf_offline(w->logs);
     uv_timer_stop(&w->hb_timer);
     if (!uv_is_active((uv_handle_t *)&w->hello_timer))
         uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
@@ -172,6 +175,7 @@ static void on_hello_ack(wd *w, const json_t *b) {
     w->registered = true;
     uv_timer_stop(&w->hello_timer);
     flush_pending(w);
+    lf_online(w->logs, w->worker_id);
 }
 
 /* ---- ranks ---- */
@@ -202,6 +206,14 @@ static void on_rank_exit(sup *s, const sup_exit *e, void *data) {
     report_exit(w, e->id, e->exit_code, e->term_signal, e->time);
     pump(w);
 }
+
+static void on_rank_output(sup *s, const sup_rank_id *id, const char *buf, size_t len, void *data) {
+    (void)s, (void)buf;
+    wd *w = data;
+    if (len == 0) lf_complete(w->logs, *id);
+}
+
+static bool send_log_data(void *data, const json_t *body) { return send_now(data, IG_MSG_LOG_DATA, body); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -268,11 +280,13 @@ static void start_ranks(wd *w, const json_t *b) {
         sup_rank_spec sp = {.id = id, .local_rank = (int)json_integer_value(json_object_get(r, "local_rank")),
                             .world = world, .local_world = n, .coordinator = rdv, .argv = argv,
                             .env = env, .log_path = log_path};
+        lf_add(w->logs, id, log_path);
         if (!failed && sup_start_rank(w->sup, &sp) == IG_OK) {
             w->running[w->n_running++] = id;
             continue;
         }
         if (!failed) wlog("%s", ig_last_error());
+        lf_complete(w->logs, id);
         report_exit(w, id, 127, 0, now_s());
     }
     free(argv);
@@ -293,10 +307,16 @@ static void handle(wd *w, const ig_proto_msg *m) {
              json_string_value(json_object_get(m->body, "reason")), k);
         break;
     }
+    case IG_MSG_LOG_ACK: lf_acked(w->logs, m->body); break;
     case IG_MSG_ERROR:
     {
-        const char *code = json_string_value(json_object_get(m->body, "code"));
-        wlog("the coordinator answered ERROR %s: %s", code, json_string_value(json_object_get(m->body, "message")));
+        const char *code = json_string_value(json_object_get(m->body, "code")),
+                   *text = json_string_value(json_object_get(m->body, "message"));
+        if (!strncmp(text, "LOG_DATA:", 9)) {
+            lf_refused(w->logs, text);
+            break;
+        }
+        wlog("the coordinator answered ERROR %s: %s", code, text);
         /* IG_ERR_STATE: it does not know this worker (a new coordinator); other
          * errors refuse one message (e.g. an impossible step) and are only logged. */
         if (!strcmp(code, ig_status_name(IG_ERR_STATE))) unregister(w, "the coordinator does not know this worker");
@@ -416,7 +436,8 @@ ig_status wd_run(const wd_opts *opts) {
     w->pending = json_array();
     ig_status st = IG_OK;
     uv_loop_init(&w->loop);
-    if (sup_new(&w->loop, on_rank_exit, NULL, w, &w->sup) != IG_OK) {
+    if (sup_new(&w->loop, on_rank_exit, on_rank_output, w, &w->sup) != IG_OK ||
+        lf_new(&w->loop, send_log_data, w, &w->logs) != IG_OK) {
         st = IG_ERR_NOMEM;
         goto out_loop;
     }
@@ -469,6 +490,7 @@ ig_status wd_run(const wd_opts *opts) {
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
+    lf_close(w->logs);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (json_array_size(w->pending))
         wlog("%zu exit(s) could not be reported: the coordinator is away", json_array_size(w->pending));
@@ -482,6 +504,7 @@ out_zmq:
     zmq_ctx_term(w->ctx);
     sup_free(w->sup);
 out_loop:
+    lf_free(w->logs);
     uv_loop_close(&w->loop);
     json_decref(w->pending);
     free(w->running);

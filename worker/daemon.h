@@ -12,7 +12,9 @@
  * environment sets OMP_NUM_THREADS); ABORT aborts
  * the ranks of that job attempt (SIGTERM, SIGKILL after the grace); every
  * exit is a RANK_EXIT. A rank that cannot be started is reported as exiting
- * with code 127 (the reason is in the worker's log).
+ * with code 127 (the reason is in the worker's log). Each rank's log is
+ * copied to the coordinator as it grows (LOG_DATA, worker/log_forward.h),
+ * again from what the coordinator acknowledged after each registration.
  *
  * The coordinator going away: the worker keeps its ranks running. When the
  * connection drops (ZeroMQ reports a disconnect, or its ZMTP heartbeat times
