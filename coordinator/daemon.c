@@ -420,15 +420,18 @@ static void on_hello(coordd *d, const ig_proto_msg *m) {
         logf_("%s: ABORT", why);
         abort_on(d, job, attempt, &id, 1, 0, why);
     }
-    /* Ranks placed there: all listed (re-adopted), or the job lost them. */
+    /* Ranks placed there: all listed or exited 0 (re-adopted; a worker sends
+     * the exits it saw while the coordinator was away before its HELLO), or
+     * the job lost them. */
     for (int64_t k = 0; k < d->c->njobs; k++) {
         ig__coord_job *j = &d->c->jobs[k];
         if (j->state != IG_JOB_RUNNING) continue;
         int lost = -1, here = 0;
+        const job_rt *done = job_rt_get(d, j);
         for (int q = 0; q < j->ranks && lost < 0; q++)
             if (j->assign[q].node == id) {
                 here++;
-                if (!listed(running, j->id, j->attempt, q)) lost = q;
+                if (!listed(running, j->id, j->attempt, q) && !(done->flags[q] & EXITED)) lost = q;
             }
         if (lost >= 0) {
             char why[IG_COORD_REASON_MAX];

@@ -189,11 +189,11 @@ wait $client; rc=$?
     || { cat restarted.out coord2.log; tail -n 20 n3/job-*/attempt-*/rank-*.log n4/job-*/attempt-*/rank-*.log; bad "restart mid-rendezvous (rc $rc)"; }
 
 # ---- 6. the coordinator killed mid-training ----
-# A 400-step job on the same workers: at step >= 50 the coordinator is killed
+# A 1000-step job on the same workers: at step >= 50 the coordinator is killed
 # (-9); the ranks keep training meanwhile; restarted on its journal, it
 # re-adopts them when their workers register again, and the job succeeds in
 # its first attempt with the weights of one uninterrupted process.
-spec midrun 400 100
+spec midrun 1000 500
 timeout -k 5 300 "$SUBMIT" "$endpoint2" midrun.json 4 0 240 > midrun.out 2>&1 &
 client=$!
 pids+=($client)
@@ -208,7 +208,7 @@ ranks_alive=$(pgrep -fc "$work/n[34]/job-2/attempt-1/job.json" || true)
 coordinator2
 wait $client; rc=$?
 final=$(status2)
-spec midsingle 400 100
+spec midsingle 1000 500
 timeout -k 5 300 "$IGNIS" train midsingle.json --quiet > midsingle.log 2>&1 || { cat midsingle.log; bad "midsingle run failed"; }
 [ $rc = 0 ] && [[ $final =~ succeeded\ \ attempt\ 1 ]] && [ "$ranks_alive" -ge 1 ] \
     && cmpout=$("$CMP" midrun/model.safetensors midsingle/model.safetensors 1e-5) \

@@ -109,8 +109,11 @@ static void send_hello(wd *w) {
     json_decref(b);
 }
 
+static void flush_pending(wd *w);
+
 static void on_hello_timer(uv_timer_t *t) {
     wd *w = t->data;
+    flush_pending(w); /* exits first: the coordinator must not take them for lost ranks */
     send_hello(w);
     pump(w);
 }

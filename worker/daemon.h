@@ -21,7 +21,9 @@
  * out), or the coordinator answers with ERROR (it does not know this
  * worker), the worker registers again: HELLO every second, with its previous
  * worker id and the ranks still running, until a (new) coordinator answers.
- * Exits seen meanwhile are kept and sent right after the next HELLO_ACK. So a
+ * Exits seen meanwhile are kept and sent before each HELLO (a restarted
+ * coordinator must learn them before it looks for ranks missing from the
+ * HELLO's list) and after the HELLO_ACK, until ZeroMQ takes them. So a
  * coordinator that restarts on the same address, with its journal, finds its
  * ranks where it left them. Messages are only queued on a live connection
  * (ZMQ_IMMEDIATE): nothing stale is replayed to a new coordinator.
