@@ -124,7 +124,8 @@ wait $client; rc=$?
 [ $rc = 0 ] && grep -qs "resumed from step" gw/job-2/attempt-2/rank-0.log \
     && ok "rank killed (pid $victim): $(cat killed.out), attempt 2 $(grep -h "resumed from step" gw/job-2/attempt-2/rank-0.log)" \
     || { cat killed.out; grep -E "job 2 " coord.log; tail -n 20 gw/job-2/attempt-*/rank-*.log; bad "the job with a killed rank (rc $rc)"; }
-timeout -k 5 300 "$SUBMIT" "$endpoint" whole.json 2 0 280 > whole.out 2>&1 || { cat whole.out; bad "the uninterrupted job"; }
+timeout -k 5 300 "$SUBMIT" "$endpoint" whole.json 2 0 280 > whole.out 2>&1 \
+    || { cat whole.out; tail -n 20 gw/job-3/attempt-*/rank-*.log; bad "the uninterrupted job"; }
 if out=$("$CMP" killed/model.safetensors whole/model.safetensors 1e-5); then ok "restarted == uninterrupted: $out"
 else bad "the restarted job's weights differ from the uninterrupted one's: $out"; fi
 
