@@ -367,7 +367,7 @@ ig_status ig__nccl_exec_host(ig_pg *pg, ig__comm_op *op) {
         st = IG__CK(cudaMemcpyAsync(op->out, d.out, out_b, cudaMemcpyDeviceToHost, nc->s));
         if (st == IG_OK) st = IG__CK(cudaStreamSynchronize(nc->s));
     }
-    if (nc->comm || st == IG_OK) (void)IG__CK(cudaFreeAsync(dev, nc->s)); /* else the stream may never drain */
+    (void)IG__CK(cudaFreeAsync(dev, nc->s)); /* stream-ordered: after the op, even one that never ends */
     return st;
 }
 

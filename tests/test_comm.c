@@ -363,6 +363,26 @@ static void nccl_id_group_runs_cuda_and_cpu_collectives_without_mpi(void **state
     ig_scope_end(s);
 }
 
+/* Rank 0 alone creates a group of 2 from a fresh id: its peer never comes,
+ * and the creation fails with IG_ERR_TIMEOUT after the group's 1 s timeout
+ * instead of hanging (the communicator is nonblocking and aborted). */
+static void nccl_id_group_whose_peer_never_comes_times_out(void **state) {
+    (void)state;
+    if (!id_world || ig_pg_rank(world) != 0) skip();
+    unsigned char id[256];
+    size_t len = 0;
+    assert_int_equal(ig_pg_nccl_unique_id(id, sizeof id, &len), IG_OK);
+    ig_pg_opts o = IG_PG_OPTS_INIT;
+    o.timeout_s = 1;
+    ig_pg *g = NULL;
+    double t0 = now();
+    assert_int_equal(ig_pg_init_nccl_id(0, 2, id, len, ig_pg_device(id_world), &o, &g), IG_ERR_TIMEOUT);
+    double waited = now() - t0;
+    assert_null(g);
+    assert_non_null(strstr(ig_last_error(), "ncclCommInitRankConfig"));
+    assert_true(waited > 0.9 && waited < 30);
+}
+
 static void nccl_id_of_the_wrong_length_is_refused(void **state) {
     (void)state;
     char id[16] = {0};
@@ -486,6 +506,7 @@ int main(void) {
         cmocka_unit_test(nccl_collectives_on_cuda_f32_and_bf16_match_the_reference),
         cmocka_unit_test(nccl_id_group_runs_cuda_and_cpu_collectives_without_mpi),
         cmocka_unit_test(nccl_id_of_the_wrong_length_is_refused),
+        cmocka_unit_test(nccl_id_group_whose_peer_never_comes_times_out),
         cmocka_unit_test(mpi_group_refuses_cuda_tensors),
         cmocka_unit_test(collective_past_its_deadline_times_out_and_aborts_the_group),
     };
