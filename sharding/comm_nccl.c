@@ -118,8 +118,7 @@ ig_status ig__nccl_init_id(ig_pg *pg, int device, const void *id, size_t len) {
     ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
     cfg.blocking = 0;
     char what[96];
-    snprintf(what, sizeof what, "creating group %s (rank %d of %d, cuda:%d)", pg->name, pg->rank,
-             pg->size, device);
+    snprintf(what, sizeof what, "creating the NCCL communicator on cuda:%d", device);
     ncclResult_t r = ncclCommInitRankConfig(&nc->comm, pg->size, uid, pg->rank, &cfg);
     st = settle(pg, nc, r, what, "ncclCommInitRankConfig");
     if (st == IG_OK) {
