@@ -25,7 +25,8 @@ int cmd_coordinator(int argc, char **argv);
     "                    coordinator and runs the ranks it places here\n"               \
     "    --coordinator ADDR  the coordinator's address, e.g. tcp://head:5555 (required)\n" \
     "    --cpus N            CPU slots (default: the number of CPUs)\n"                 \
-    "    --gpus all|N|LIST   GPUs: all, the first N, or indices like 0,2 (default none)\n" \
+    "    --gpus all|N|LIST   GPUs: all, the first N, or indices like 0,2 (default none);\n" \
+    "                        they are then the slots, a CUDA rank on its slot's GPU\n"  \
     "    --name NAME         the node's name (default: the host name)\n"                \
     "    --work-dir DIR      job specs and rank logs go to DIR/job-J/attempt-A/\n"      \
     "                        (default: the current directory)\n"                        \
