@@ -374,6 +374,8 @@ static bool listed(const json_t *running, int64_t job, int attempt, int rank) {
     return false;
 }
 
+static void rank_exited(coordd *d, ig__coord_job *j, int rank, const json_t *code, const json_t *signal);
+
 static void on_hello(coordd *d, const ig_proto_msg *m) {
     const char *name = json_string_value(FIELD(m, "node"));
     json_t *slots = FIELD(m, "slots"), *gpus = json_object_get(slots, "gpus"), *running = FIELD(m, "running");
@@ -420,9 +422,16 @@ static void on_hello(coordd *d, const ig_proto_msg *m) {
         logf_("%s: ABORT", why);
         abort_on(d, job, attempt, &id, 1, 0, why);
     }
-    /* Ranks placed there: all listed or exited 0 (re-adopted; a worker sends
-     * the exits it saw while the coordinator was away before its HELLO), or
-     * the job lost them. */
+    /* Exits it saw lately (some maybe while no coordinator heard them): those
+     * of running attempts' ranks placed there count now, once. */
+    json_array_foreach(FIELD(m, "exited"), i, it) {
+        ig__coord_job *j = ig__coord_job_get(d->c, json_integer_value(json_object_get(it, "job")));
+        int rank = (int)json_integer_value(json_object_get(it, "rank"));
+        if (j && j->state == IG_JOB_RUNNING && j->attempt == json_integer_value(json_object_get(it, "attempt")) &&
+            rank < j->ranks && j->assign[rank].node == id)
+            rank_exited(d, j, rank, json_object_get(it, "exit_code"), json_object_get(it, "signal"));
+    }
+    /* Ranks placed there: all listed or exited 0 (re-adopted), or the job lost them. */
     for (int64_t k = 0; k < d->c->njobs; k++) {
         ig__coord_job *j = &d->c->jobs[k];
         if (j->state != IG_JOB_RUNNING) continue;
@@ -586,28 +595,14 @@ static void on_cancel(coordd *d, const ig_proto_msg *m) {
     free(nodes);
 }
 
-static void on_rank_exit(coordd *d, const ig_proto_msg *m) {
-    ig__coord_job *j = want_job(d, m);
-    if (!j) return;
-    long long attempt = INTF(m, "attempt");
-    int rank = (int)INTF(m, "rank");
-    json_t *code = FIELD(m, "exit_code");
-    peer p = sender(m);
-    if (j->state != IG_JOB_RUNNING || attempt != j->attempt) { /* e.g. a rank of an aborted attempt */
-        logf_("job %lld: exit of rank %d of attempt %lld ignored (the job is %s at attempt %d)", (long long)j->id,
-              rank, attempt, ig__job_state_name(j->state), j->attempt);
-        send_to(d, &p, IG_MSG_OK, NULL);
-        return;
-    }
-    if (rank >= j->ranks) {
-        reply_error(d, m, IG_ERR_INVALID, "RANK_EXIT: job %lld attempt %lld has %d ranks, got rank %d",
-                    (long long)j->id, attempt, j->ranks, rank);
-        return;
-    }
-    send_to(d, &p, IG_MSG_OK, NULL); /* the ack first: ABORT may follow */
+/* A rank of j's running attempt exited (code, or signal when code is NULL):
+ * exit 0 is counted (all ranks: the job succeeded); anything else fails the
+ * attempt (the restart policy). Exits already counted change nothing. */
+static void rank_exited(coordd *d, ig__coord_job *j, int rank, const json_t *code, const json_t *signal) {
     job_rt *jr = job_rt_get(d, j);
     if (code && json_integer_value(code) == 0) {
-        if (!(jr->flags[rank] & EXITED)) jr->flags[rank] |= EXITED, jr->exited++;
+        if (jr->flags[rank] & EXITED) return;
+        jr->flags[rank] |= EXITED, jr->exited++;
         logf_("job %lld: rank %d exited 0 (%d of %d)", (long long)j->id, rank, jr->exited, j->ranks);
         if (jr->exited == j->ranks) {
             char why[64];
@@ -621,10 +616,31 @@ static void on_rank_exit(coordd *d, const ig_proto_msg *m) {
         char why[IG_COORD_REASON_MAX], at[40] = "";
         if (jr->has_step) snprintf(at, sizeof at, " at step %lld", (long long)jr->step);
         snprintf(why, sizeof why, "rank %d exited with %s %lld%s", rank, code ? "code" : "signal",
-                 (long long)json_integer_value(code ? code : FIELD(m, "signal")), at);
+                 (long long)json_integer_value(code ? code : signal), at);
         job_failed(d, j, why);
         schedule(d); /* the restart at once (after the ABORTs), not at the next tick */
     }
+}
+
+static void on_rank_exit(coordd *d, const ig_proto_msg *m) {
+    ig__coord_job *j = want_job(d, m);
+    if (!j) return;
+    long long attempt = INTF(m, "attempt");
+    int rank = (int)INTF(m, "rank");
+    peer p = sender(m);
+    if (j->state != IG_JOB_RUNNING || attempt != j->attempt) { /* e.g. a rank of an aborted attempt */
+        logf_("job %lld: exit of rank %d of attempt %lld ignored (the job is %s at attempt %d)", (long long)j->id,
+              rank, attempt, ig__job_state_name(j->state), j->attempt);
+        send_to(d, &p, IG_MSG_OK, NULL);
+        return;
+    }
+    if (rank >= j->ranks) {
+        reply_error(d, m, IG_ERR_INVALID, "RANK_EXIT: job %lld attempt %lld has %d ranks, got rank %d",
+                    (long long)j->id, attempt, j->ranks, rank);
+        return;
+    }
+    send_to(d, &p, IG_MSG_OK, NULL); /* the ack first: ABORT may follow */
+    rank_exited(d, j, rank, FIELD(m, "exit_code"), FIELD(m, "signal"));
 }
 
 static void on_rendezvous(coordd *d, const ig_proto_msg *m) {

@@ -78,9 +78,15 @@ static const field placement_fields[] = {RANK("rank", "world"), INT("local_rank"
 static const field placement_item = OBJ("", REQ, placement_fields);
 static const field address_item = B64("", REQ, IG_PROTO_MAX_BLOB);
 
+static const field rank_exit[] = {ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL),
+                                  {.name = "exit_code", .kind = K_INT, .lo = 0, .hi = 255, .group = 1},
+                                  {.name = "signal", .kind = K_INT, .lo = 1, .hi = 128, .group = 1},
+                                  NUM("time", REQ, true), END};
+static const field exited_item = OBJ("", REQ, rank_exit);
 static const field hello[] = {STR("node", REQ, 1, 255), OBJ("slots", REQ, slots_fields),
                               INT("protocol", REQ, 1, 65535), ID("worker", OPT),
-                              ARR("running", OPT, 0, MAX_ITEMS, &running_item), END};
+                              ARR("running", OPT, 0, MAX_ITEMS, &running_item),
+                              ARR("exited", OPT, 0, MAX_ITEMS, &exited_item), END};
 static const field hello_ack[] = {ID("worker", REQ), INT("heartbeat_ms", OPT, 10, 3600000), END};
 static const field heartbeat[] = {ID("worker", REQ), ARR("ranks", OPT, 0, MAX_ITEMS, &progress_item), END};
 static const field submit[] = {OBJ("spec", REQ, NULL), INT("ranks", OPT, 1, MAX_ITEMS),
@@ -105,10 +111,6 @@ static const field start_ranks[] = {ID("job", REQ), ID("attempt", REQ), OBJ("spe
                                     INT("world", REQ, 1, MAX_ITEMS),
                                     ARR("ranks", REQ, 1, MAX_ITEMS, &placement_item),
                                     STR("rendezvous", REQ, 1, 255), END};
-static const field rank_exit[] = {ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL),
-                                  {.name = "exit_code", .kind = K_INT, .lo = 0, .hi = 255, .group = 1},
-                                  {.name = "signal", .kind = K_INT, .lo = 1, .hi = 128, .group = 1},
-                                  NUM("time", REQ, true), END};
 static const field abort_[] = {ID("job", REQ), ID("attempt", REQ), STR("reason", REQ, 0, TEXT_MAX), END};
 static const field rendezvous[] = {ID("job", REQ), ID("attempt", REQ), INT("world", REQ, 1, MAX_ITEMS),
                                    RANK("rank", "world"), B64("address", REQ, IG_PROTO_MAX_BLOB), END};

@@ -18,7 +18,8 @@
 #     rendezvous: their repeated RENDEZVOUS reach the new one; the job succeeds;
 #  6. a coordinator killed -9 mid-training and restarted: the ranks train on,
 #     are re-adopted, and the job succeeds in its first attempt with the
-#     weights of one uninterrupted process.
+#     weights of an uninterrupted run, bit for bit; and when all the ranks finish
+#     while it is away, the restarted one still sees the job succeed.
 # Every wait is bounded; every process started here is killed at exit.
 # Usage: e2e_workers.sh IGNIS ST_COMPARE SUBMIT_JOB
 set -u
@@ -189,31 +190,48 @@ wait $client; rc=$?
     || { cat restarted.out coord2.log; tail -n 20 n3/job-*/attempt-*/rank-*.log n4/job-*/attempt-*/rank-*.log; bad "restart mid-rendezvous (rc $rc)"; }
 
 # ---- 6. the coordinator killed mid-training ----
-# A 1000-step job on the same workers: at step >= 50 the coordinator is killed
-# (-9); the ranks keep training meanwhile; restarted on its journal, it
-# re-adopts them when their workers register again, and the job succeeds in
-# its first attempt with the weights of one uninterrupted process.
-spec midrun 1000 500
+# A 2000-step job on the same workers: at its first reported step the
+# coordinator is killed (-9); the ranks keep training meanwhile; restarted on
+# its journal, it re-adopts them when their workers register again, and the
+# job succeeds in its first attempt with the weights (bit for bit) of the
+# same job run without a kill. Then a 300-step job whose ranks all finish while the coordinator is
+# away: the restarted one learns their exits from the workers' HELLOs.
+spec midrun 2000 1000
 timeout -k 5 300 "$SUBMIT" "$endpoint2" midrun.json 4 0 240 > midrun.out 2>&1 &
 client=$!
 pids+=($client)
-status2() { timeout -k 2 10 "$IGNIS" status 2 --coordinator "$endpoint2" 2> /dev/null; }
-step2() { status2 | sed -n 's/.*  step \([0-9]*\).*/\1/p'; }
-wait_for 60 eval '[ "$(step2)" -ge 50 ] 2> /dev/null'
-at=$(step2); echo "status before the kill: $(status2)"
+status2() { timeout -k 2 10 "$IGNIS" status "$1" --coordinator "$endpoint2" 2> /dev/null; }
+step2() { status2 2 | sed -n 's/.*  step \([0-9]*\).*/\1/p'; }
+wait_for 60 eval '[ -n "$(step2)" ]'
+at=$(step2)
 kill -KILL $coord2
 wait $coord2 2> /dev/null
 sleep 2
 ranks_alive=$(pgrep -fc "$work/n[34]/job-2/attempt-1/job.json" || true)
 coordinator2
 wait $client; rc=$?
-final=$(status2)
-spec midsingle 1000 500
-timeout -k 5 300 "$IGNIS" train midsingle.json --quiet > midsingle.log 2>&1 || { cat midsingle.log; bad "midsingle run failed"; }
-[ $rc = 0 ] && [[ $final =~ succeeded\ \ attempt\ 1 ]] && [ "$ranks_alive" -ge 1 ] \
-    && cmpout=$("$CMP" midrun/model.safetensors midsingle/model.safetensors 1e-5) \
-    && ok "coordinator killed -9 at step $at with $ranks_alive ranks training on, restarted: $final; == 1 process: $cmpout" \
-    || { cat midrun.out; tail -20 coord2.log; bad "coordinator killed mid-training (rc $rc, step $at, alive $ranks_alive): $final"; }
+final=$(status2 2)
+spec midwhole 2000 1000
+timeout -k 5 300 "$SUBMIT" "$endpoint2" midwhole.json 4 0 240 > midwhole.out 2>&1 || { cat midwhole.out; bad "the uninterrupted job failed"; }
+cmpout=$("$CMP" midrun/model.safetensors midwhole/model.safetensors 0 2>&1) && same=yes || same=no
+[ $rc = 0 ] && [[ $final =~ succeeded\ \ attempt\ 1 ]] && [ "$ranks_alive" -ge 1 ] && [ $same = yes ] \
+    && ok "coordinator killed -9 at step $at with $ranks_alive ranks training on, restarted: $final; == uninterrupted: $cmpout" \
+    || { cat midrun.out; tail -20 coord2.log; bad "coordinator killed mid-training (rc $rc, step $at, alive $ranks_alive): $final; $cmpout"; }
+
+spec away 300 0
+timeout -k 5 300 "$SUBMIT" "$endpoint2" away.json 4 0 240 > away.out 2>&1 &
+client=$!
+pids+=($client)
+wait_for 60 eval 'grep -qs "^step" n[34]/job-4/attempt-1/rank-0.log'
+kill -KILL $coord2
+wait $coord2 2> /dev/null
+wait_for 120 eval '! pgrep -f "$work/n[34]/job-4/attempt-1/job.json" > /dev/null' && gone=yes || gone=no
+coordinator2
+wait $client; rc=$?
+final=$(status2 4)
+[ $rc = 0 ] && [ $gone = yes ] && [[ $final =~ succeeded\ \ attempt\ 1 ]] \
+    && ok "every rank finished while the coordinator was away; restarted: $final" \
+    || { cat away.out; tail -20 coord2.log; bad "ranks finished while the coordinator was away (rc $rc, gone $gone): $final"; }
 
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

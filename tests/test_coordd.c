@@ -214,16 +214,13 @@ static json_int_t geti(const json_t *o, const char *k) {
 static json_t *rank_exit(int64_t job, int attempt, int rank, const char *how, int value);
 
 /* A worker registered with `cpus` slots, heartbeating from now on. `exits`
- * (may be NULL): RANK_EXIT bodies it sends (each answered OK) before its HELLO,
- * as a worker does with the exits it saw while the coordinator was away. */
+ * (may be NULL): its HELLO's `exited`, RANK_EXIT bodies of the exits it saw
+ * lately (maybe while no coordinator heard them). */
 static void *worker_after(const char *node, int cpus, json_t *running, json_t *exits, int64_t expect_id) {
     void *s = dealer(node);
-    size_t i;
-    json_t *e;
-    json_array_foreach(exits, i, e) json_decref(request(s, IG_MSG_RANK_EXIT, json_incref(e), IG_MSG_OK));
-    json_decref(exits);
     json_t *hello = json_pack("{s:s, s:{s:i}, s:i}", "node", node, "slots", "cpus", cpus, "protocol", 1);
     if (running) json_object_set_new(hello, "running", running);
+    if (exits) json_object_set_new(hello, "exited", exits);
     json_t *ack = request(s, IG_MSG_HELLO, hello, IG_MSG_HELLO_ACK);
     assert_int_equal(geti(ack, "worker"), expect_id);
     assert_true(geti(ack, "heartbeat_ms") <= 1000);
@@ -428,7 +425,7 @@ static void kill9_restart_keeps_and_readopts(void **state) {
     assert_true(json_is_true(json_object_get(j, "awaiting_workers")));
     json_decref(j);
     /* both workers come back (new connections) with their ranks alive, but
-     * rank 3, which exited 0 meanwhile: its RANK_EXIT comes before the HELLO */
+     * rank 3, which exited 0 meanwhile: its exit is in the HELLO's `exited` */
     close_sock(w1), close_sock(w2);
     json_t *run1 = json_pack("[{s:I, s:i, s:i}, {s:I, s:i, s:i}]", "job", (json_int_t)job, "attempt", 1, "rank", 0,
                              "job", (json_int_t)job, "attempt", 1, "rank", 1);

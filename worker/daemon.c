@@ -66,6 +66,7 @@ typedef struct wd {
     sup_rank_id *running;
     int n_running, cap_running;
     json_t *pending; /* RANK_EXIT bodies */
+    json_t *recent;  /* the last WD_RECENT_EXITS RANK_EXIT bodies, for HELLO's `exited` */
 } wd;
 
 static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -105,15 +106,13 @@ static void send_hello(wd *w) {
                           w->o.cpus, "gpus", gpus, "protocol", IG_PROTO_VERSION, "running",
                           rank_list(w));
     if (w->have_id) json_object_set_new(b, "worker", json_integer(w->worker_id));
+    json_object_set(b, "exited", w->recent);
     send_now(w, IG_MSG_HELLO, b);
     json_decref(b);
 }
 
-static void flush_pending(wd *w);
-
 static void on_hello_timer(uv_timer_t *t) {
     wd *w = t->data;
-    flush_pending(w); /* exits first: the coordinator must not take them for lost ranks */
     send_hello(w);
     pump(w);
 }
@@ -197,7 +196,12 @@ static void report_exit(wd *w, sup_rank_id id, int code, int sig, double time) {
     json_t *b = json_pack("{s:I, s:I, s:i, s:i, s:f}", "job", (json_int_t)id.job, "attempt",
                           (json_int_t)id.attempt, "rank", id.rank, sig ? "signal" : "exit_code",
                           sig ? sig : code, "time", time);
-    json_array_append_new(w->pending, b);
+    json_array_append(w->pending, b);
+    /* Also in every HELLO for a while: an exit handed to a connection that was
+     * dying is lost, and a restarted coordinator must not take it for a rank
+     * that vanished. */
+    if (json_array_size(w->recent) == WD_RECENT_EXITS) json_array_remove(w->recent, 0);
+    json_array_append_new(w->recent, b);
     if (w->registered) flush_pending(w);
 }
 
@@ -437,6 +441,7 @@ ig_status wd_run(const wd_opts *opts) {
     if (opts->node) snprintf(w->node, sizeof w->node, "%s", opts->node);
     else if (gethostname(w->node, sizeof w->node - 1) || !w->node[0]) strcpy(w->node, "localhost");
     w->pending = json_array();
+    w->recent = json_array();
     ig_status st = IG_OK;
     uv_loop_init(&w->loop);
     if (sup_new(&w->loop, on_rank_exit, on_rank_output, w, &w->sup) != IG_OK ||
@@ -510,6 +515,7 @@ out_loop:
     lf_free(w->logs);
     uv_loop_close(&w->loop);
     json_decref(w->pending);
+    json_decref(w->recent);
     free(w->running);
     free(w);
     return st;

@@ -21,9 +21,10 @@
  * out), or the coordinator answers with ERROR (it does not know this
  * worker), the worker registers again: HELLO every second, with its previous
  * worker id and the ranks still running, until a (new) coordinator answers.
- * Exits seen meanwhile are kept and sent before each HELLO (a restarted
- * coordinator must learn them before it looks for ranks missing from the
- * HELLO's list) and after the HELLO_ACK, until ZeroMQ takes them. So a
+ * Exits seen meanwhile are kept and sent right after the next HELLO_ACK; and
+ * every HELLO lists the last WD_RECENT_EXITS exits (`exited`), since an exit
+ * handed to a connection that was dying is lost and a restarted coordinator
+ * must not take that rank for one that vanished. So a
  * coordinator that restarts on the same address, with its journal, finds its
  * ranks where it left them. Messages are only queued on a live connection
  * (ZMQ_IMMEDIATE): nothing stale is replayed to a new coordinator.
@@ -45,6 +46,7 @@
 #define WD_HEARTBEAT_MS 1000 /* when HELLO_ACK names none */
 #define WD_GRACE_MS 5000
 #define WD_MAX_GPUS 256
+#define WD_RECENT_EXITS 1024 /* exits repeated in each HELLO */
 
 typedef struct wd_opts {
     const char *coordinator; /* the ZeroMQ address, e.g. tcp://head:5555 */
