@@ -7,7 +7,9 @@
  * ROUTER. HELLO is sent (again every second) until a HELLO_ACK comes; then a
  * HEARTBEAT every heartbeat_ms (HELLO_ACK's, default 1000) listing the
  * running ranks. START_RANKS writes WORK_DIR/job-J/attempt-A/job.json and
- * starts one rank per entry, logging to rank-R.log next to it; ABORT aborts
+ * starts one rank per entry, logging to rank-R.log next to it (their
+ * rendezvous address: START_RANKS', or the worker's own --coordinator when
+ * the coordinator bound a wildcard like tcp://0.0.0.0:P); ABORT aborts
  * the ranks of that job attempt (SIGTERM, SIGKILL after the grace); every
  * exit is a RANK_EXIT. A rank that cannot be started is reported as exiting
  * with code 127 (the reason is in the worker's log).
