@@ -11,13 +11,21 @@
  * line is logged (FILE:LINE) and skipped; while the file cannot be read every
  * key is refused (fail closed). Every refusal is one log line naming the
  * peer's address and key, and a 400 to the client, whose handshake then fails
- * (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH on its side); the daemon goes on. */
+ * (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH on its side); the daemon goes on.
+ *
+ * Handshakes that fail before ZAP is asked (a plaintext client, a client
+ * holding the wrong coordinator key) come from a monitor of the ROUTER,
+ * read in ig__auth_serve; ZeroMQ only names our own endpoint for them, and
+ * a client with the wrong key retries every 100 ms, so they are counted and
+ * logged at most once per FAILURES_EVERY_S. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <zmq.h>
 
@@ -25,10 +33,13 @@
 #include "core/impl.h"
 #include "ignis/proto.h"
 
-enum { MAX_FRAMES = 8, CURVE_KEY_BYTES = 32 };
+enum { MAX_FRAMES = 8, CURVE_KEY_BYTES = 32, FAILURES_EVERY_S = 10 };
 
 struct ig__auth {
     void *zap;
+    void *monitor;    /* PAIR: the ROUTER's failed handshakes */
+    int plaintext, wrong_key, other; /* failed handshakes not logged yet */
+    double logged_at; /* monotonic seconds of the last such log line; 0: never */
     char *path;
     ig__auth_log log;
     char (*keys)[IG_PROTO_KEY_LEN + 1];
@@ -112,6 +123,11 @@ ig_status ig__auth_open(void *zctx, void *router, const char *key_file, const ch
     if (!s && (!(a->zap = zmq_socket(zctx, ZMQ_REP)) || zmq_setsockopt(a->zap, ZMQ_LINGER, &zero, sizeof zero) ||
                zmq_bind(a->zap, "inproc://zeromq.zap.01")))
         s = ig__error(IG_ERR_COMM, "coordinator: ZAP handler: %s", zmq_strerror(errno));
+    if (!s && (!(a->monitor = zmq_socket(zctx, ZMQ_PAIR)) ||
+               zmq_setsockopt(a->monitor, ZMQ_LINGER, &zero, sizeof zero) ||
+               zmq_socket_monitor(router, "inproc://ignis-coordinator-monitor", ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) ||
+               zmq_connect(a->monitor, "inproc://ignis-coordinator-monitor")))
+        s = ig__error(IG_ERR_COMM, "coordinator: socket monitor: %s", zmq_strerror(errno));
     if (s) {
         ig__auth_close(a);
         return s;
@@ -161,7 +177,50 @@ static const char *decide(ig__auth *a, zmq_msg_t *f, int n, char *user) {
     return "400";
 }
 
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The ROUTER's failed handshakes: counted, logged at most every FAILURES_EVERY_S. */
+static void count_failures(ig__auth *a) {
+    zmq_msg_t part;
+    for (;;) {
+        uint32_t value = 0;
+        int got = 0;
+        for (int more = 1, k = 0; more; k++) { /* [u16 event, u32 value][endpoint] */
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, a->monitor, ZMQ_DONTWAIT) < 0) more = 0;
+            else {
+                if (k == 0 && zmq_msg_size(&part) >= 6) memcpy(&value, (char *)zmq_msg_data(&part) + 2, 4), got = 1;
+                more = zmq_msg_more(&part);
+            }
+            zmq_msg_close(&part);
+        }
+        if (!got) break;
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) a->plaintext++;
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) a->wrong_key++;
+        else a->other++;
+    }
+    double now = mono_s();
+    if (!(a->plaintext + a->wrong_key + a->other) || (a->logged_at && now - a->logged_at < FAILURES_EVERY_S)) return;
+    char text[400];
+    int n = 0;
+    const int counts[] = {a->plaintext, a->wrong_key, a->other};
+    static const char *const why[] = {"plaintext (a client without IGNIS_KEY?)",
+                                      "a hello that did not decrypt (a client with the wrong coordinator key?)",
+                                      "another protocol error"};
+    for (int k = 0; k < 3; k++)
+        if (counts[k]) n += snprintf(text + n, sizeof text - (size_t)n, "%s%d %s", n ? ", " : "", counts[k], why[k]);
+    a->log("refused connection(s) that failed the CurveZMQ handshake%s: %s",
+           a->logged_at ? " since the last such line" : "", text);
+    a->plaintext = a->wrong_key = a->other = 0;
+    a->logged_at = now;
+}
+
 void ig__auth_serve(ig__auth *a) {
+    count_failures(a);
     for (;;) {
         int ev = 0;
         size_t len = sizeof ev;
@@ -195,6 +254,7 @@ void ig__auth_serve(ig__auth *a) {
 
 void ig__auth_close(ig__auth *a) {
     if (!a) return;
+    if (a->monitor) zmq_close(a->monitor);
     if (a->zap) zmq_close(a->zap);
     free(a->keys);
     free(a->path);

@@ -8,8 +8,9 @@
 #     `ignis status` with an authorized key works; with an unlisted key it
 #     exits 1 at once saying the key was refused, and the coordinator logs the
 #     refusal (address, key, file); a plaintext client exits 1 saying that a
-#     key is required; one of IGNIS_KEY / IGNIS_COORDINATOR_KEY alone is an
-#     error naming the other; the authorized client is still answered; a key
+#     key is required (the coordinator logs it too); the wrong coordinator key
+#     times out naming the likely cause; one of IGNIS_KEY /
+#     IGNIS_COORDINATOR_KEY alone is an error naming the other; the authorized client is still answered; a key
 #     appended to authorized_keys is let in without a restart;
 #  4. a worker with --key that is not authorized yet logs the refusal once,
 #     keeps trying, and registers once its key is added; a 2-rank job
@@ -84,6 +85,14 @@ check "the coordinator logged the refusal" \
     'wait_for 5 grep -qF "refused tcp connection from 127.0.0.1: key $opub is not in $work/authorized_keys" coord.log'
 err=$(ig status 2>&1); rc=$?
 check "a plaintext client: exit 1 (rc $rc): $err" '[ $rc -eq 1 ] && [[ $err == *"requires a CurveZMQ key"* ]]'
+check "the coordinator logged the plaintext connection" \
+    'wait_for 5 grep -q "failed the CurveZMQ handshake: [0-9]* plaintext (a client without IGNIS_KEY?)" coord.log'
+t0=$SECONDS
+err=$(IGNIS_KEY=client IGNIS_COORDINATOR_KEY=other.pub ig status 2>&1); rc=$?
+check "the wrong coordinator key: exit 1 after the timeout (rc $rc, $((SECONDS - t0)) s), naming the likely cause" \
+    '[ $rc -eq 1 ] && [[ $err == *"is IGNIS_COORDINATOR_KEY the coordinator'"'"'s public key?"* ]]'
+check "the coordinator logged those handshakes (at most one such line every 10 s)" \
+    'wait_for 15 grep -q "failed the CurveZMQ handshake since the last such line: .* a hello that did not decrypt" coord.log'
 err=$(IGNIS_KEY=client ig status 2>&1); rc=$?
 check "IGNIS_KEY alone: exit 1 naming IGNIS_COORDINATOR_KEY" '[ $rc -eq 1 ] && [[ $err == *"IGNIS_COORDINATOR_KEY is not"* ]]'
 chmod 644 client
