@@ -37,9 +37,9 @@ enum { MAX_FRAMES = 8, CURVE_KEY_BYTES = 32, FAILURES_EVERY_S = 10 };
 
 struct ig__auth {
     void *zap;
-    void *monitor;    /* PAIR: the ROUTER's failed handshakes */
+    void *monitor;                   /* PAIR: the ROUTER's failed handshakes */
     int plaintext, wrong_key, other; /* failed handshakes not logged yet */
-    double logged_at; /* monotonic seconds of the last such log line; 0: never */
+    double logged_at;                /* monotonic seconds of the last such log line; 0: never */
     char *path;
     ig__auth_log log;
     char (*keys)[IG_PROTO_KEY_LEN + 1];
@@ -80,8 +80,8 @@ static ig_status reload(ig__auth *a, bool first) {
         key[strcspn(key, " \t\r\n")] = 0;
         if (!*key || *key == '#') continue;
         if (!ig_proto_key_is_z85(key)) {
-            a->log("%s:%d: expected a %d-character Z85 public key, got '%.48s'; line skipped", a->path, lineno,
-                   IG_PROTO_KEY_LEN, key);
+            a->log("%s:%d: expected a %d-character Z85 public key, got '%.48s'; line skipped", a->path,
+                   lineno, IG_PROTO_KEY_LEN, key);
             continue;
         }
         a->keys = realloc(a->keys, (size_t)(n + 1) * sizeof *a->keys);
@@ -120,20 +120,22 @@ ig_status ig__auth_open(void *zctx, void *router, const char *key_file, const ch
     if (!s && (zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof one) ||
                zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, kp.secret_key, IG_PROTO_KEY_LEN)))
         s = ig__error(IG_ERR_COMM, "coordinator: CurveZMQ server: %s", zmq_strerror(errno));
-    if (!s && (!(a->zap = zmq_socket(zctx, ZMQ_REP)) || zmq_setsockopt(a->zap, ZMQ_LINGER, &zero, sizeof zero) ||
-               zmq_bind(a->zap, "inproc://zeromq.zap.01")))
+    if (!s &&
+        (!(a->zap = zmq_socket(zctx, ZMQ_REP)) || zmq_setsockopt(a->zap, ZMQ_LINGER, &zero, sizeof zero) ||
+         zmq_bind(a->zap, "inproc://zeromq.zap.01")))
         s = ig__error(IG_ERR_COMM, "coordinator: ZAP handler: %s", zmq_strerror(errno));
     if (!s && (!(a->monitor = zmq_socket(zctx, ZMQ_PAIR)) ||
                zmq_setsockopt(a->monitor, ZMQ_LINGER, &zero, sizeof zero) ||
-               zmq_socket_monitor(router, "inproc://ignis-coordinator-monitor", ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) ||
+               zmq_socket_monitor(router, "inproc://ignis-coordinator-monitor",
+                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) ||
                zmq_connect(a->monitor, "inproc://ignis-coordinator-monitor")))
         s = ig__error(IG_ERR_COMM, "coordinator: socket monitor: %s", zmq_strerror(errno));
     if (s) {
         ig__auth_close(a);
         return s;
     }
-    snprintf(a->summary, sizeof a->summary, "CurveZMQ, public key %s, %d authorized key(s) in %s", kp.public_key,
-             a->nkeys, a->path);
+    snprintf(a->summary, sizeof a->summary, "CurveZMQ, public key %s, %d authorized key(s) in %s",
+             kp.public_key, a->nkeys, a->path);
     *out = a;
     return IG_OK;
 }
@@ -191,28 +193,35 @@ static void count_failures(ig__auth *a) {
         int got = 0;
         for (int more = 1, k = 0; more; k++) { /* [u16 event, u32 value][endpoint] */
             zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, a->monitor, ZMQ_DONTWAIT) < 0) more = 0;
+            if (zmq_msg_recv(&part, a->monitor, ZMQ_DONTWAIT) < 0)
+                more = 0;
             else {
-                if (k == 0 && zmq_msg_size(&part) >= 6) memcpy(&value, (char *)zmq_msg_data(&part) + 2, 4), got = 1;
+                if (k == 0 && zmq_msg_size(&part) >= 6)
+                    memcpy(&value, (char *)zmq_msg_data(&part) + 2, 4), got = 1;
                 more = zmq_msg_more(&part);
             }
             zmq_msg_close(&part);
         }
         if (!got) break;
-        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) a->plaintext++;
-        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) a->wrong_key++;
-        else a->other++;
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            a->plaintext++;
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+            a->wrong_key++;
+        else
+            a->other++;
     }
     double now = mono_s();
-    if (!(a->plaintext + a->wrong_key + a->other) || (a->logged_at && now - a->logged_at < FAILURES_EVERY_S)) return;
+    if (!(a->plaintext + a->wrong_key + a->other) || (a->logged_at && now - a->logged_at < FAILURES_EVERY_S))
+        return;
     char text[400];
     int n = 0;
     const int counts[] = {a->plaintext, a->wrong_key, a->other};
-    static const char *const why[] = {"plaintext (a client without IGNIS_KEY?)",
-                                      "a hello that did not decrypt (a client with the wrong coordinator key?)",
-                                      "another protocol error"};
+    static const char *const why[] = {
+        "plaintext (a client without IGNIS_KEY?)",
+        "a hello that did not decrypt (a client with the wrong coordinator key?)", "another protocol error"};
     for (int k = 0; k < 3; k++)
-        if (counts[k]) n += snprintf(text + n, sizeof text - (size_t)n, "%s%d %s", n ? ", " : "", counts[k], why[k]);
+        if (counts[k])
+            n += snprintf(text + n, sizeof text - (size_t)n, "%s%d %s", n ? ", " : "", counts[k], why[k]);
     a->log("refused connection(s) that failed the CurveZMQ handshake%s: %s",
            a->logged_at ? " since the last such line" : "", text);
     a->plaintext = a->wrong_key = a->other = 0;
@@ -235,8 +244,10 @@ void ig__auth_serve(ig__auth *a) {
                 break;
             }
             more = zmq_msg_more(m);
-            if (m == &extra) zmq_msg_close(m);
-            else n++;
+            if (m == &extra)
+                zmq_msg_close(m);
+            else
+                n++;
         }
         char user[IG_PROTO_KEY_LEN + 1] = "";
         const char *status = decide(a, f, n, user);

@@ -35,16 +35,18 @@ enum {
 };
 
 /* The client's keys from the environment; *curve false: plaintext. */
-static ig_status env_keys(ig_proto_client *c, bool *curve, ig_proto_keypair *kp, char server[IG_PROTO_KEY_LEN + 1]) {
+static ig_status env_keys(ig_proto_client *c, bool *curve, ig_proto_keypair *kp,
+                          char server[IG_PROTO_KEY_LEN + 1]) {
     const char *key = getenv("IGNIS_KEY"), *coord = getenv("IGNIS_COORDINATOR_KEY");
     bool has_key = key && *key, has_coord = coord && *coord;
     *curve = has_key;
     if (has_key != has_coord)
-        return ig__error(IG_ERR_INVALID,
-                         "%s is set but %s is not: a client of a CurveZMQ coordinator needs both (IGNIS_KEY: this "
-                         "client's key pair file from 'ignis keygen'; IGNIS_COORDINATOR_KEY: the coordinator's "
-                         "public key or its .pub file)", has_key ? "IGNIS_KEY" : "IGNIS_COORDINATOR_KEY",
-                         has_key ? "IGNIS_COORDINATOR_KEY" : "IGNIS_KEY");
+        return ig__error(
+            IG_ERR_INVALID,
+            "%s is set but %s is not: a client of a CurveZMQ coordinator needs both (IGNIS_KEY: this "
+            "client's key pair file from 'ignis keygen'; IGNIS_COORDINATOR_KEY: the coordinator's "
+            "public key or its .pub file)",
+            has_key ? "IGNIS_KEY" : "IGNIS_COORDINATOR_KEY", has_key ? "IGNIS_COORDINATOR_KEY" : "IGNIS_KEY");
     if (!has_key) return IG_OK;
     ig_status s = ig_proto_keypair_load(key, kp);
     if (s) {
@@ -80,7 +82,8 @@ ig_status ig_proto_client_open(void *ctx, const char *address, ig_proto_client *
     ok = ok && !zmq_socket_monitor(c->sock, mon, EVENTS) && !zmq_connect(c->monitor, mon) &&
          !zmq_connect(c->sock, address);
     if (!ok) {
-        s = ig__error(IG_ERR_COMM, "cannot connect to the coordinator at '%s': %s", address, zmq_strerror(errno));
+        s = ig__error(IG_ERR_COMM, "cannot connect to the coordinator at '%s': %s", address,
+                      zmq_strerror(errno));
         ig_proto_client_close(c);
     }
     return s;
@@ -91,7 +94,8 @@ bool ig_proto_client_event(ig_proto_client *c, int *event, int *value) {
     bool got = false;
     for (int more = 1, k = 0; more; k++) { /* [u16 event, u32 value][endpoint] */
         zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, c->monitor, ZMQ_DONTWAIT) < 0) more = 0;
+        if (zmq_msg_recv(&part, c->monitor, ZMQ_DONTWAIT) < 0)
+            more = 0;
         else {
             if (k == 0 && zmq_msg_size(&part) >= 6) {
                 uint16_t e;
@@ -113,19 +117,28 @@ ig_status ig_proto_client_failure(ig_proto_client *c, int event, int value, bool
     switch (event) {
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         if (curve)
-            return ig__error(IG_ERR_COMM, "the coordinator at %s refused this client's key (IGNIS_KEY=%s): is its "
-                             "public key in the coordinator's authorized keys?", c->address, c->key_file);
-        return ig__error(IG_ERR_COMM, "the coordinator at %s refused this client (status %d)", c->address, value);
+            return ig__error(IG_ERR_COMM,
+                             "the coordinator at %s refused this client's key (IGNIS_KEY=%s): is its "
+                             "public key in the coordinator's authorized keys?",
+                             c->address, c->key_file);
+        return ig__error(IG_ERR_COMM, "the coordinator at %s refused this client (status %d)", c->address,
+                         value);
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH && !curve)
-            return ig__error(IG_ERR_COMM, "the coordinator at %s requires a CurveZMQ key: set IGNIS_KEY to this "
+            return ig__error(IG_ERR_COMM,
+                             "the coordinator at %s requires a CurveZMQ key: set IGNIS_KEY to this "
                              "client's key pair file ('ignis keygen') and IGNIS_COORDINATOR_KEY to the "
-                             "coordinator's public key", c->address);
+                             "coordinator's public key",
+                             c->address);
         if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-            return ig__error(IG_ERR_COMM, "the coordinator at %s does not use CurveZMQ (plaintext, on loopback): "
-                             "unset IGNIS_KEY and IGNIS_COORDINATOR_KEY", c->address);
-        return ig__error(IG_ERR_COMM, "the handshake with the coordinator at %s failed: ZeroMQ protocol error "
-                         "0x%x", c->address, (unsigned)value);
+            return ig__error(IG_ERR_COMM,
+                             "the coordinator at %s does not use CurveZMQ (plaintext, on loopback): "
+                             "unset IGNIS_KEY and IGNIS_COORDINATOR_KEY",
+                             c->address);
+        return ig__error(IG_ERR_COMM,
+                         "the handshake with the coordinator at %s failed: ZeroMQ protocol error "
+                         "0x%x",
+                         c->address, (unsigned)value);
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         *fatal = false;
         snprintf(c->failure, sizeof c->failure, "the handshake with the coordinator at %s failed (%s)%s",
@@ -152,14 +165,15 @@ ig_status ig_proto_client_wait(ig_proto_client *c, short events, int timeout_ms)
             if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) c->failure[0] = 0;
             if (ig_proto_client_failure(c, event, value, &fatal) && fatal) return IG_ERR_COMM;
         }
-        zmq_pollitem_t items[2] = {{.socket = c->sock, .events = events}, {.socket = c->monitor, .events = ZMQ_POLLIN}};
+        zmq_pollitem_t items[2] = {{.socket = c->sock, .events = events},
+                                   {.socket = c->monitor, .events = ZMQ_POLLIN}};
         double left = deadline - now_ms();
         int r = zmq_poll(items, 2, left > 0 ? (long)ceil(left) : 0);
         if (r < 0 && errno != EINTR) return ig__error(IG_ERR_COMM, "zmq_poll: %s", zmq_strerror(errno));
         if (r > 0 && items[0].revents) return IG_OK;
         if (r == 0)
-            return ig__error(IG_ERR_TIMEOUT, "no answer from the coordinator at %s within %d ms%s%s", c->address,
-                             timeout_ms, c->failure[0] ? ": " : "", c->failure);
+            return ig__error(IG_ERR_TIMEOUT, "no answer from the coordinator at %s within %d ms%s%s",
+                             c->address, timeout_ms, c->failure[0] ? ": " : "", c->failure);
     }
 }
 

@@ -720,8 +720,9 @@ static ig_status open_socket(coordd *d) {
         zmq_setsockopt(d->sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
         return ig_set_error(IG_ERR_COMM, "coordinator: ZeroMQ socket: %s", zmq_strerror(errno));
-    ig_status st = o->key_file ? ig__auth_open(d->zctx, d->sock, o->key_file, o->authorized_keys, logf_, &d->auth)
-                               : IG_OK; /* before bind: CurveZMQ without a ZAP handler lets every key in */
+    /* before bind: CurveZMQ without a ZAP handler lets every key in */
+    ig_status st = IG_OK;
+    if (o->key_file) st = ig__auth_open(d->zctx, d->sock, o->key_file, o->authorized_keys, logf_, &d->auth);
     if (st) return st;
     if (zmq_bind(d->sock, o->listen))
         return ig_set_error(IG_ERR_COMM, "coordinator: --listen %s: %s", o->listen, zmq_strerror(errno));
@@ -783,9 +784,9 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
         uv_signal_start(&d->sigterm, on_signal, SIGTERM);
         int awaiting = 0;
         for (int64_t k = 0; k < d->c->njobs; k++) awaiting += d->c->jobs[k].awaiting;
-        logf_("listening on %s (%s; journal %s: %lld jobs, %lld nodes, %d running jobs awaiting their workers)",
-              d->endpoint, d->auth ? ig__auth_summary(d->auth) : "plaintext", d->c->path, (long long)d->c->njobs,
-              (long long)d->c->nnodes, awaiting);
+        logf_("listening on %s (%s; journal %s: %lld jobs, %lld nodes, %d running jobs awaiting their "
+              "workers)", d->endpoint, d->auth ? ig__auth_summary(d->auth) : "plaintext", d->c->path,
+              (long long)d->c->njobs, (long long)d->c->nnodes, awaiting);
         drain(d);
         uv_run(&d->loop, UV_RUN_DEFAULT);
         uv_loop_close(&d->loop);

@@ -10,7 +10,7 @@
 #include "ignis/status.h"
 
 typedef struct ig__coordd_opts {
-    const char *listen;       /* a ZeroMQ endpoint; on loopback (tcp://127.0.0.1:PORT, ipc://PATH) unless key_file */
+    const char *listen;       /* a ZeroMQ endpoint: on loopback (tcp://127.0.0.1:PORT, ipc://...) unless key_file */
     const char *state_dir;    /* the journal's directory (created when missing) */
     double heartbeat_timeout; /* seconds a node may stay silent before it is failed (> 0) */
     const char *key_file;        /* the coordinator's key pair: CurveZMQ (auth.h); NULL: plaintext */

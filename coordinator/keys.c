@@ -57,7 +57,9 @@ ig_status ig_proto_keypair_save(const char *path, const ig_proto_keypair *kp, bo
     if (snprintf(pub, sizeof pub, "%s.pub", path) >= (int)sizeof pub)
         return ig__error(IG_ERR_INVALID, "%s: path too long", path);
     struct stat st;
-    const char *existing = !overwrite && !lstat(path, &st) ? path : !overwrite && !lstat(pub, &st) ? pub : NULL;
+    const char *existing = !overwrite && !lstat(path, &st)  ? path
+                           : !overwrite && !lstat(pub, &st) ? pub
+                                                            : NULL;
     if (existing) return ig__error(IG_ERR_STATE, "%s: exists already", existing);
     snprintf(text, sizeof text, "{\"public\": \"%s\", \"secret\": \"%s\"}\n", kp->public_key, kp->secret_key);
     ig_status s = write_atomic(path, text, 0600, overwrite);
@@ -66,11 +68,12 @@ ig_status ig_proto_keypair_save(const char *path, const ig_proto_keypair *kp, bo
     return s;
 }
 
-static ig_status key_field(const char *path, const json_t *root, const char *name, char out[IG_PROTO_KEY_LEN + 1]) {
+static ig_status key_field(const char *path, const json_t *root, const char *name,
+                           char out[IG_PROTO_KEY_LEN + 1]) {
     const char *v = json_string_value(json_object_get(root, name));
     if (!ig_proto_key_is_z85(v))
-        return ig__error(IG_ERR_FORMAT, "%s: field '%s': expected a %d-character Z85 CurveZMQ key%s", path, name,
-                         IG_PROTO_KEY_LEN, json_object_get(root, name) ? "" : ", got none");
+        return ig__error(IG_ERR_FORMAT, "%s: field '%s': expected a %d-character Z85 CurveZMQ key%s", path,
+                         name, IG_PROTO_KEY_LEN, json_object_get(root, name) ? "" : ", got none");
     memcpy(out, v, IG_PROTO_KEY_LEN + 1);
     return IG_OK;
 }
@@ -81,7 +84,8 @@ ig_status ig_proto_keypair_load(const char *path, ig_proto_keypair *out) {
     if (st.st_mode & 077)
         return ig__error(IG_ERR_INVALID,
                          "key file %s: permissions %04o are too open: its secret key must be readable by its "
-                         "owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+                         "owner only (chmod 600 %s)",
+                         path, (unsigned)(st.st_mode & 07777), path);
     json_error_t e;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
     ig_status s = IG_OK;
@@ -94,7 +98,8 @@ ig_status ig_proto_keypair_load(const char *path, ig_proto_keypair *out) {
     if (!s) s = key_field(path, root, "secret", out->secret_key);
     char derived[IG_PROTO_KEY_LEN + 1];
     if (!s && (zmq_curve_public(derived, out->secret_key) || strcmp(derived, out->public_key)))
-        s = ig__error(IG_ERR_FORMAT, "key file %s: field 'public' is not the public key of field 'secret'", path);
+        s = ig__error(IG_ERR_FORMAT, "key file %s: field 'public' is not the public key of field 'secret'",
+                      path);
     json_decref(root);
     return s;
 }

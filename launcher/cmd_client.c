@@ -69,8 +69,8 @@ int client_request(const char *addr, ig_msg_type type, const json_t *body, ig_ms
     if (!st) st = ig_proto_client_wait(&c, ZMQ_POLLIN, timeout_ms);
     if (!st) st = ig_proto_recv(c.sock, false, 0, &m);
     if (st == IG_ERR_TIMEOUT)
-        fprintf(stderr, "ignis: no answer from the coordinator at %s within %d s%s%s\n", addr, timeout_ms / 1000,
-                c.failure[0] ? ": " : "", c.failure);
+        fprintf(stderr, "ignis: no answer from the coordinator at %s within %d s%s%s\n", addr,
+                timeout_ms / 1000, c.failure[0] ? ": " : "", c.failure);
     else if (st)
         fprintf(stderr, "ignis: %s\n", ig_last_error());
     else if (m.type == IG_MSG_ERROR)

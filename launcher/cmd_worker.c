@@ -114,14 +114,16 @@ int cmd_worker(int argc, char **argv) {
     if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
     if (!o.coordinator) return usage("--coordinator ADDR is required");
     if (!key != !coord_key)
-        return usage("%s needs %s too", key ? "--key" : "--coordinator-key", key ? "--coordinator-key" : "--key");
+        return usage("%s needs %s too", key ? "--key" : "--coordinator-key",
+                     key ? "--coordinator-key" : "--key");
     if (key) {
         static char abs_key[PATH_MAX];
         char z85[IG_PROTO_KEY_LEN + 1];
         ig_proto_keypair kp;
         if (ig_proto_keypair_load(key, &kp) || ig_proto_public_key(coord_key, "--coordinator-key", z85))
             return fprintf(stderr, "ignis worker: %s\n", ig_last_error()), 2;
-        if (!realpath(key, abs_key)) return fprintf(stderr, "ignis worker: --key %s: %s\n", key, strerror(errno)), 2;
+        if (!realpath(key, abs_key))
+            return fprintf(stderr, "ignis worker: --key %s: %s\n", key, strerror(errno)), 2;
         setenv("IGNIS_KEY", abs_key, 1);
         setenv("IGNIS_COORDINATOR_KEY", z85, 1);
     }

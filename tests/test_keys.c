@@ -46,8 +46,8 @@ static void expect_load_error(ig_status want, const char *frag) {
     ig_status st = ig_proto_keypair_load(path, &kp);
     const char *msg = ig_last_error();
     if (st != want || !strstr(msg, path) || !strstr(msg, frag) || strchr(msg, '\n'))
-        fail_msg("load gave %s \"%s\", wanted %s naming %s and \"%s\"", ig_status_name(st), msg, ig_status_name(want),
-                 path, frag);
+        fail_msg("load gave %s \"%s\", wanted %s naming %s and \"%s\"", ig_status_name(st), msg,
+                 ig_status_name(want), path, frag);
 }
 
 static void test_a_generated_pair_round_trips_through_its_files(void **state) {
@@ -161,7 +161,8 @@ static void test_keys_that_are_no_z85_are_refused(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_generated_pair_round_trips_through_its_files, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_a_generated_pair_round_trips_through_its_files, make_dir,
+                                        remove_dir),
         cmocka_unit_test_setup_teardown(test_nothing_is_overwritten_without_asking, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_a_pair_file_readable_by_others_is_refused, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_a_corrupt_pair_file_names_what_is_wrong, make_dir, remove_dir),

@@ -239,7 +239,8 @@ static bool make_dirs(char *path) {
 /* Where the ranks meet: START_RANKS' rendezvous address, unless the
  * coordinator bound a wildcard (tcp://0.0.0.0:P): then the worker's own. */
 static const char *rendezvous_address(const wd *w, const char *rdv) {
-    return strstr(rdv, "://0.0.0.0:") || strstr(rdv, "://*:") || strstr(rdv, "://[::]:") ? w->o.coordinator : rdv;
+    bool wildcard = strstr(rdv, "://0.0.0.0:") || strstr(rdv, "://*:") || strstr(rdv, "://[::]:");
+    return wildcard ? w->o.coordinator : rdv;
 }
 
 static void start_ranks(wd *w, const json_t *b) {
@@ -421,8 +422,8 @@ ig_status wd_run(const wd_opts *opts) {
     }
     w->sock = w->client.sock;
     w->mon = w->client.monitor;
-    wlog("node %s (%d CPUs, %d GPUs): connecting to %s (%s)", w->node, w->o.cpus, w->o.n_gpus, w->o.coordinator,
-         w->client.key_file[0] ? "CurveZMQ" : "plaintext");
+    wlog("node %s (%d CPUs, %d GPUs): connecting to %s (%s)", w->node, w->o.cpus, w->o.n_gpus,
+         w->o.coordinator, w->client.key_file[0] ? "CurveZMQ" : "plaintext");
 
     uv_poll_init(&w->loop, &w->sock_poll, zfd(w->sock));
     uv_poll_init(&w->loop, &w->mon_poll, zfd(w->mon));
