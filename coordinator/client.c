@@ -10,7 +10,8 @@
  * handler refused the key), PROTOCOL (a plaintext client of a CurveZMQ
  * coordinator, or the reverse; ZeroMQ does not retry either), NO_DETAIL (the
  * coordinator dropped the handshake, as it does when the client has the wrong
- * coordinator key; ZeroMQ retries it). */
+ * coordinator key, and sometimes for a plaintext client when its reset beats
+ * the greeting; ZeroMQ retries it). */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -143,7 +144,8 @@ ig_status ig_proto_client_failure(ig_proto_client *c, int event, int value, bool
         *fatal = false;
         snprintf(c->failure, sizeof c->failure, "the handshake with the coordinator at %s failed (%s)%s",
                  c->address, zmq_strerror(value),
-                 curve ? ": is IGNIS_COORDINATOR_KEY the coordinator's public key?" : "");
+                 curve ? ": is IGNIS_COORDINATOR_KEY the coordinator's public key?"
+                       : ": does it require a CurveZMQ key (IGNIS_KEY, IGNIS_COORDINATOR_KEY)?");
         return ig__error(IG_ERR_COMM, "%s", c->failure);
     default: *fatal = false; return IG_OK;
     }
