@@ -127,7 +127,7 @@ ig_status ig_proto_public_key(const char *key_or_path, const char *what, char ou
 #else
 bool ig_proto_key_is_z85(const char *s) { return false; }
 ig_status ig_proto_keypair_generate(ig_proto_keypair *out) {
-    return ig__error(IG_ERR_UNSUPPORTED, "keygen: this build of ignis has no ZeroMQ");
+    return ig__error(IG_ERR_UNSUPPORTED, "this build of ignis has no ZeroMQ (no CurveZMQ keys)");
 }
 ig_status ig_proto_keypair_save(const char *path, const ig_proto_keypair *kp, bool overwrite) {
     return ig__error(IG_ERR_UNSUPPORTED, "%s: this build of ignis has no ZeroMQ", path);
