@@ -67,6 +67,7 @@ typedef enum ig__job_state {
 #define IG_COORD_NAME_MAX 64
 #define IG_COORD_MAX_RANKS (1 << 20)
 #define IG_COORD_SPEC_BATCH_DEFAULT 16 /* train.batch_size when the spec omits it */
+#define IG_COORD_SPEC_STEPS_DEFAULT 1000 /* train.steps when the spec omits it (job-spec.md) */
 
 /* Where one rank of a running job lives. */
 typedef struct ig__coord_rank {
@@ -161,7 +162,7 @@ double ig__coord_now(void);
 ig_status ig__coord_begin(ig__coord *c);
 ig_status ig__coord_commit(ig__coord *c);
 void ig__coord_rollback(ig__coord *c);
-/* Runs one statement with arguments given by `types`: 'i' int64_t, 'd'
+/* Runs one statement with arguments given by `types`: 'i' int, 'l' int64_t, 'd'
  * double, 't' text (NULL is SQL NULL). */
 ig_status ig__coord_sql(ig__coord *c, const char *sql, const char *types, ...);
 /* The job's row (every column). */

@@ -21,7 +21,8 @@
  * back (counted from the start) before they are failed.
  *
  * Replies: HELLO -> HELLO_ACK (heartbeat period: a third of the timeout);
- * SUBMIT -> SUBMIT_ACK; STATUS -> STATUS_REPLY; CANCEL, RANK_EXIT -> OK
+ * SUBMIT -> SUBMIT_ACK; STATUS -> STATUS_REPLY; LOG_DATA -> LOG_ACK and LOGS ->
+ * LOGS_REPLY (rank output, coordinator/logs.h); CANCEL, RANK_EXIT -> OK
  * (before any ABORT it causes); RENDEZVOUS -> RENDEZVOUS_REPLY to every rank
  * once all have joined; HEARTBEAT, OK, ERROR -> nothing; anything refused ->
  * ERROR. A node's slots are its GPUs when its HELLO lists any, else its
@@ -61,6 +62,7 @@ bool ig__coordd_local_endpoint(const char *e) {
 
 #include "coordinator/auth.h"
 #include "coordinator/coord.h"
+#include "coordinator/logs.h"
 #include "ignis/job.h"
 #include "ignis/proto.h"
 
@@ -80,6 +82,7 @@ typedef struct node_rt {
 
 typedef struct job_rt {
     int attempt;        /* of the job these fields belong to; 0 = none yet */
+    int64_t steps;      /* the spec's train.steps: no rank reports a later step */
     bool has_step, has_loss, has_tps;
     int64_t step;
     double loss, tps;
@@ -96,6 +99,7 @@ typedef struct coordd {
     const ig__coordd_opts *o;
     char endpoint[256]; /* the bound address: the rendezvous address */
     ig__coord *c;
+    ig__logstore *logs; /* STATE/logs: the ranks' output (logs.h) */
     void *zctx, *sock;
     ig__auth *auth;     /* NULL: plaintext */
     uv_loop_t loop;
@@ -168,6 +172,10 @@ static job_rt *job_rt_get(coordd *d, const ig__coord_job *j) {
     if (r->attempt != j->attempt) {
         job_rt_reset(r);
         r->attempt = j->attempt;
+        json_t *spec = json_loads(j->spec, 0, NULL);
+        json_t *steps = json_object_get(json_object_get(spec, "train"), "steps");
+        r->steps = json_is_integer(steps) ? json_integer_value(steps) : IG_COORD_SPEC_STEPS_DEFAULT;
+        json_decref(spec);
     }
     if (!r->flags && j->ranks > 0) r->flags = calloc((size_t)j->ranks, 1);
     return r;
@@ -281,6 +289,8 @@ static void node_failed(coordd *d, ig__coord_node *n, const char *reason) {
 
 /* START_RANKS of running job j to each of its workers: O(ranks + nodes). */
 static void start_job(coordd *d, const ig__coord_job *j) {
+    if (ig__logstore_begin(d->logs, j->id, j->attempt, j->ranks))
+        logf_("job %lld: %s", (long long)j->id, ig_last_error());
     json_t *spec = json_loads(j->spec, 0, NULL), **lists = calloc((size_t)d->c->nnodes + 1, sizeof *lists);
     for (int i = 0; i < j->ranks; i++) {
         const ig__coord_rank *a = &j->assign[i];
@@ -414,15 +424,18 @@ static void on_hello(coordd *d, const ig_proto_msg *m) {
         logf_("%s: ABORT", why);
         abort_on(d, job, attempt, &id, 1, 0, why);
     }
-    /* Ranks placed there: all listed (re-adopted), or the job lost them. */
+    /* Ranks placed there: all listed or exited 0 (re-adopted; a worker sends
+     * the exits it saw while the coordinator was away before its HELLO), or
+     * the job lost them. */
     for (int64_t k = 0; k < d->c->njobs; k++) {
         ig__coord_job *j = &d->c->jobs[k];
         if (j->state != IG_JOB_RUNNING) continue;
         int lost = -1, here = 0;
+        const job_rt *done = job_rt_get(d, j);
         for (int q = 0; q < j->ranks && lost < 0; q++)
             if (j->assign[q].node == id) {
                 here++;
-                if (!listed(running, j->id, j->attempt, q)) lost = q;
+                if (!listed(running, j->id, j->attempt, q) && !(done->flags[q] & EXITED)) lost = q;
             }
         if (lost >= 0) {
             char why[IG_COORD_REASON_MAX];
@@ -456,6 +469,7 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
     r->last_seen = mono();
     size_t i;
     json_t *it;
+    char bad[512] = "";
     json_array_foreach(FIELD(m, "ranks"), i, it) {
         ig__coord_job *j = ig__coord_job_get(d->c, json_integer_value(json_object_get(it, "job")));
         if (!j || j->state != IG_JOB_RUNNING || json_integer_value(json_object_get(it, "attempt")) != j->attempt)
@@ -463,11 +477,22 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
         job_rt *jr = job_rt_get(d, j);
         json_t *step = json_object_get(it, "step"), *loss = json_object_get(it, "loss"),
                *tps = json_object_get(it, "tokens_per_s"); /* an extension: ignored when not a number >= 0 */
-        if (!step || (jr->has_step && json_integer_value(step) < jr->step)) continue;
-        jr->has_step = true, jr->step = json_integer_value(step);
+        if (!step) continue;
+        long long s = json_integer_value(step);
+        /* Steps only grow within an attempt and never pass train.steps: anything else is refused. */
+        if (s > jr->steps || (jr->has_step && s < jr->step)) {
+            if (!*bad)
+                snprintf(bad, sizeof bad,
+                         "HEARTBEAT: job %lld attempt %d rank %lld reports step %lld, expected %lld to %lld: ignored",
+                         (long long)j->id, j->attempt, json_integer_value(json_object_get(it, "rank")), s,
+                         jr->has_step ? (long long)jr->step : 0LL, (long long)jr->steps);
+            continue;
+        }
+        jr->has_step = true, jr->step = s;
         if (loss) jr->has_loss = true, jr->loss = json_number_value(loss);
         if (json_is_number(tps) && json_number_value(tps) >= 0) jr->has_tps = true, jr->tps = json_number_value(tps);
     }
+    if (*bad) reply_error(d, m, IG_ERR_INVALID, "%s", bad); /* logged there */
 }
 
 static int opt_int(const ig_proto_msg *m, const char *name, int dflt) {
@@ -645,6 +670,33 @@ static void on_rendezvous(coordd *d, const ig_proto_msg *m) {
     json_decref(addrs);
 }
 
+/* Rank output (coordinator/logs.c): LOG_DATA -> LOG_ACK, LOGS -> LOGS_REPLY. */
+static void on_log_data(coordd *d, const ig_proto_msg *m) {
+    json_t *ack;
+    bool gap;
+    if (ig__logs_data(d->logs, d->c, m->body, &ack, &gap)) {
+        reply_error(d, m, ig_last_status(), "%s", ig_last_error());
+        return;
+    }
+    if (gap)
+        logf_("LOG_DATA: job %lld attempt %lld rank %lld: a chunk at byte %lld, past the %lld stored: "
+              "refused",
+              (long long)INTF(m, "job"), (long long)INTF(m, "attempt"), (long long)INTF(m, "rank"),
+              (long long)INTF(m, "offset"), (long long)json_integer_value(json_object_get(ack, "size")));
+    peer p = sender(m);
+    send_to(d, &p, IG_MSG_LOG_ACK, ack);
+}
+
+static void on_logs(coordd *d, const ig_proto_msg *m) {
+    json_t *reply;
+    if (ig__logs_request(d->logs, d->c, m->body, d->o->heartbeat_timeout, &reply)) {
+        reply_error(d, m, ig_last_status(), "%s", ig_last_error());
+        return;
+    }
+    peer p = sender(m);
+    send_to(d, &p, IG_MSG_LOGS_REPLY, reply);
+}
+
 static void handle(coordd *d, const ig_proto_msg *m) {
     char who[2 * IG_PROTO_MAX_PEER + 3];
     switch (m->type) {
@@ -655,7 +707,8 @@ static void handle(coordd *d, const ig_proto_msg *m) {
     case IG_MSG_CANCEL: on_cancel(d, m); break;
     case IG_MSG_RANK_EXIT: on_rank_exit(d, m); break;
     case IG_MSG_RENDEZVOUS: on_rendezvous(d, m); break;
-    case IG_MSG_LOGS: reply_error(d, m, IG_ERR_UNSUPPORTED, "LOGS: not served by this coordinator yet"); break;
+    case IG_MSG_LOG_DATA: on_log_data(d, m); break;
+    case IG_MSG_LOGS: on_logs(d, m); break;
     case IG_MSG_OK: break;
     case IG_MSG_ERROR:
         logf_("ERROR from %s: %s", peer_name(m->peer, m->peer_size, who),
@@ -704,9 +757,10 @@ static void on_signal(uv_signal_t *h, int signum) {
     coordd *d = h->data;
     logf_("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_handle_t *hs[] = {(uv_handle_t *)&d->poll, (uv_handle_t *)&d->timer, (uv_handle_t *)&d->sigint,
-                         (uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->auth_poll};
-    for (size_t i = 0; i < sizeof hs / sizeof *hs - !d->auth; i++)
+                         (uv_handle_t *)&d->sigterm};
+    for (size_t i = 0; i < sizeof hs / sizeof *hs; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
+    if (d->auth && !uv_is_closing((uv_handle_t *)&d->auth_poll)) uv_close((uv_handle_t *)&d->auth_poll, NULL);
 }
 
 static ig_status open_socket(coordd *d) {
@@ -762,6 +816,7 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
     int lock = -1;
     ig_status st = lock_state(o->state_dir, &lock);
     if (!st) st = ig__coord_open(o->state_dir, &d->c);
+    if (!st) st = ig__logstore_open(o->state_dir, &d->logs);
     if (!st) st = open_socket(d);
     if (!st) {
         int fd;
@@ -796,6 +851,7 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
     ig__auth_close(d->auth);
     if (d->zctx) zmq_ctx_term(d->zctx);
     if (d->c) ig__coord_close(d->c);
+    ig__logstore_close(d->logs);
     if (lock >= 0) close(lock); /* releases the lock */
     for (int64_t k = 0; k < d->nnodes; k++) free(d->nodes[k].gpus);
     for (int64_t k = 0; k < d->njobs; k++) job_rt_reset(&d->jobs[k]);

@@ -90,10 +90,17 @@ static const field job_only[] = {ID("job", REQ), END};
 static const field status[] = {ID("job", OPT), END};
 static const field status_reply[] = {ARR("jobs", REQ, 0, MAX_ITEMS, &job_item), END};
 static const field logs[] = {ID("job", REQ), INT("rank", REQ, -1, MAX_ITEMS - 1), ID("offset", OPT),
-                             INT("max_bytes", OPT, 1, IG_PROTO_MAX_LOG_CHUNK), END};
+                             INT("max_bytes", OPT, 1, IG_PROTO_MAX_LOG_CHUNK), ID("attempt", OPT), END};
 static const field logs_reply[] = {ID("job", REQ), INT("rank", REQ, -1, MAX_ITEMS - 1), ID("offset", REQ),
                                    {.name = "data", .kind = K_B64, .required = REQ, .hi = IG_PROTO_MAX_LOG_CHUNK},
-                                   BOOL("eof", OPT), END};
+                                   BOOL("eof", OPT), ID("attempt", OPT), ID("attempts", OPT), END};
+static const field log_data[] = {ID("worker", REQ), ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL),
+                                 ID("offset", REQ),
+                                 {.name = "data", .kind = K_B64, .required = REQ,
+                                  .hi = IG_PROTO_MAX_LOG_DATA},
+                                 BOOL("final", OPT), END};
+static const field log_ack[] = {ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL), ID("size", REQ),
+                                BOOL("final", OPT), END};
 static const field start_ranks[] = {ID("job", REQ), ID("attempt", REQ), OBJ("spec", REQ, NULL),
                                     INT("world", REQ, 1, MAX_ITEMS),
                                     ARR("ranks", REQ, 1, MAX_ITEMS, &placement_item),
@@ -122,7 +129,8 @@ static const field *const schemas[IG_MSG_COUNT] = {
     [IG_MSG_START_RANKS] = start_ranks, [IG_MSG_RANK_EXIT] = rank_exit,
     [IG_MSG_ABORT] = abort_,        [IG_MSG_RENDEZVOUS] = rendezvous,
     [IG_MSG_RENDEZVOUS_REPLY] = rendezvous_reply, [IG_MSG_ERROR] = error_,
-    [IG_MSG_OK] = ok,
+    [IG_MSG_OK] = ok,               [IG_MSG_LOG_DATA] = log_data,
+    [IG_MSG_LOG_ACK] = log_ack,
 };
 
 const char *ig_msg_name(ig_msg_type type) {

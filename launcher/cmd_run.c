@@ -1,24 +1,31 @@
-/* launcher/cmd_run.c: `ignis run --local N JOB [--state DIR]`: the whole
- * control plane on this machine. It starts a coordinator (on a free loopback
- * port) and a worker with N CPU slots as child processes of this same
- * binary, submits JOB on N ranks, follows it with STATUS (one line whenever
- * its state, attempt or step changes) and exits with its result: 0 succeeded,
- * 1 failed or cancelled (with the reason), 2 a usage error or a bad spec
- * (nothing started).
+/* launcher/cmd_run.c: `ignis run (--local N | --hosts H:N,... | --slurm) JOB
+ * [--state DIR]`: a coordinator and workers for one job. It starts a
+ * coordinator (a child process of this same binary, on a free loopback port)
+ * and the workers (launcher/run_workers.h: one here, one per host over ssh,
+ * or one per node of a Slurm allocation with srun), submits JOB on all their
+ * slots, follows it with STATUS (one line whenever its state, attempt or
+ * step changes) and exits with its result: 0 succeeded, 1 failed or
+ * cancelled (with the reason), 2 a usage error or a bad spec (nothing
+ * started).
  *
  * Invariants: the children live in their own process groups (a terminal's
  * Ctrl-C reaches only this process) and get SIGTERM if it dies
  * (PR_SET_PDEATHSIG); whatever happens they are stopped before it returns:
- * the worker first (it aborts its ranks), then the coordinator, each with
- * SIGTERM, a bounded wait, then SIGKILL. The first Ctrl-C (or SIGTERM)
- * cancels the job and waits for it to end; a second one stops at once. The
- * job's outputs go where `ignis train` would put them (relative to the
- * current directory); the journal and the logs go to DIR: coordinator.log,
- * worker.log, work/job-J/attempt-A/rank-R.log. */
+ * the workers first (they abort their ranks), then the coordinator, each
+ * with a bounded wait, then SIGKILL. The first Ctrl-C (or SIGTERM) cancels
+ * the job and waits for it to end; a second one stops at once. The job's
+ * outputs go where `ignis train` would put them (relative to the current
+ * directory, the workers' on every host); the journal and the logs go to
+ * DIR: coordinator.log, worker.log or worker-HOST.log, work/job-J/attempt-A/
+ * rank-R.log (--local) or work/HOST/job-J/... (--hosts, --slurm).
+ *
+ * The coordinator is plaintext on loopback until `ignis run` sets up its
+ * CurveZMQ keys: every host must be this machine for now. Its argv
+ * (coordinator_argv) and the workers' environment (worker_env) are each
+ * built in one place, where the keys will go. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
@@ -28,22 +35,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "launcher/commands.h"
+#include "launcher/run_workers.h"
 
-enum { POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 3 };
+enum { POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
 
-typedef struct child {
-    const char *name;
-    pid_t pid; /* 0: not running (never started or reaped) */
-    char log[PATH_MAX + 32];
-} child;
+extern char **environ;
 
 static volatile sig_atomic_t interrupts;
 static void on_signal(int sig) { (void)sig, interrupts++; }
@@ -78,58 +80,72 @@ static int free_port(void) {
     return port;
 }
 
-/* Starts `ignis ARGS...` with stdout and stderr to c->log. */
-static bool spawn(child *c, const char *exe, char *const argv[]) {
-    pid_t parent = getpid();
-    c->pid = fork();
-    if (c->pid < 0) {
-        c->pid = 0;
-        fprintf(stderr, "ignis run: cannot start the %s: %s\n", c->name, strerror(errno));
-        return false;
-    }
-    if (c->pid == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent) _exit(127); /* the parent died before prctl */
-        int in = open("/dev/null", O_RDONLY), out = open(c->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(127);
-        execv(exe, argv);
-        fprintf(stderr, "ignis run: %s: %s\n", exe, strerror(errno));
-        _exit(127);
-    }
-    return true;
-}
-
-/* Whether the child is still running (it is reaped otherwise). */
-static bool alive(child *c) {
-    int status;
-    if (c->pid && waitpid(c->pid, &status, WNOHANG) == c->pid) c->pid = 0;
-    return c->pid != 0;
-}
-
-/* SIGTERM, up to wait_s seconds, then SIGKILL. */
-static void stop(child *c, double wait_s) {
-    if (!alive(c)) return;
-    kill(c->pid, SIGTERM);
-    for (double end = now_s() + wait_s; now_s() < end && alive(c);) sleep_ms(20);
-    if (!alive(c)) return;
-    fprintf(stderr, "ignis run: the %s did not stop within %g s: killed\n", c->name, wait_s);
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, NULL, 0);
-    c->pid = 0;
-}
-
-static void print_log_tail(const child *c) {
-    FILE *f = fopen(c->log, "r");
-    char line[1024], last[1024] = "";
-    while (f && fgets(line, sizeof line, f)) snprintf(last, sizeof last, "%s", line);
-    if (f) fclose(f);
-    fprintf(stderr, "ignis run: the %s stopped%s%s", c->name, *last ? ": " : "\n", last);
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st, (void)flag, (void)ftw;
     return remove(path);
+}
+
+/* The coordinator's command line (its keys will be added here). */
+static char **coordinator_argv(const char *exe, const char *addr, const char *state_dir) {
+    static char *argv[8];
+    char *const a[] = {(char *)exe, "coordinator", "--listen", (char *)addr, "--state", (char *)state_dir,
+                       NULL};
+    memcpy(argv, a, sizeof a);
+    return argv;
+}
+
+/* What every worker gets on top of its own environment, from ours, as
+ * `mpirun -x` would pass it: what the ranks need (threads, BLAS, libraries,
+ * NCCL, UCX, ignis' own), and NCCL_NVLS_ENABLE=0 always. NULL-terminated;
+ * the strings are environ's. */
+static char **worker_env(void) {
+    static const char *const pass[] = {"OMP_NUM_THREADS=", "OPENBLAS_", "LD_LIBRARY_PATH=", "NCCL_", "UCX_",
+                                       "IGNIS_"};
+    size_t n = 0, cap = 2;
+    for (char **e = environ; *e; e++) cap++;
+    char **env = calloc(cap, sizeof *env);
+    if (!env) return NULL;
+    env[n++] = "NCCL_NVLS_ENABLE=0";
+    for (char **e = environ; *e; e++)
+        for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
+            if (!strncmp(*e, pass[i], strlen(pass[i])) && strncmp(*e, "NCCL_NVLS_ENABLE=", 17)) {
+                env[n++] = *e;
+                break;
+            }
+    return env;
+}
+
+/* Where the workers go (w->via, w->nodes) and the world size, from the
+ * options: 0, or 2 with the reason printed. */
+static int plan_workers(long local, const char *hosts, bool slurm, run_workers *w, int *world) {
+    char err[512], self[256] = "";
+    if (!!local + !!hosts + slurm != 1) return usage("give one of --local N, --hosts H:N,... or --slurm");
+    if (local) {
+        w->via = &run_local, w->n = 1, *world = (int)local;
+        w->nodes[0].cpus = (int)local;
+        snprintf(w->nodes[0].name, sizeof w->nodes[0].name, "local");
+        return 0;
+    }
+    if (hosts) {
+        w->via = &run_ssh;
+        if (run_parse_hosts(hosts, w->nodes, RUN_MAX_NODES, &w->n, err, sizeof err)) return usage("%s", err);
+        *world = 0;
+        for (int i = 0; i < w->n; i++) *world += w->nodes[i].cpus;
+    } else {
+        w->via = &run_srun;
+        int rc = run_slurm_nodes(w, world);
+        if (rc) return rc;
+    }
+    gethostname(self, sizeof self - 1);
+    for (int i = 0; i < w->n; i++)
+        if (!run_is_loopback(w->nodes[i].name, self)) {
+            fprintf(stderr,
+                    "ignis run: %s: '%s' is not this machine; workers on other hosts need the coordinator's "
+                    "CurveZMQ keys, which ignis run does not set up yet (for now: 127.x, localhost, %s)\n",
+                    w->via->mode, w->nodes[i].name, self);
+            return 2;
+        }
+    return 0;
 }
 
 /* client_request with SIGINT and SIGTERM held back (they would cut its waits
@@ -147,7 +163,7 @@ static int request(const char *addr, ig_msg_type type, const json_t *body, ig_ms
 }
 
 /* Follows the job to its end: 0 succeeded, 1 otherwise. */
-static int follow(const char *addr, long long id, child *kids, int nkids) {
+static int follow(const char *addr, long long id, run_proc *coord, run_workers *w) {
     json_t *req = json_pack("{s:I}", "job", (json_int_t)id), *reply, *ok;
     char seen[64] = "";
     long long seen_attempt = -1, seen_step = -1;
@@ -169,13 +185,11 @@ static int follow(const char *addr, long long id, child *kids, int nkids) {
             fprintf(stderr, "ignis run: job %lld did not end within %d s of the cancel\n", id, CANCEL_WAIT_S);
             break;
         }
-        int dead = -1;
-        for (int k = 0; k < nkids && dead < 0; k++)
-            if (!alive(&kids[k])) dead = k;
-        if (dead >= 0) {
-            print_log_tail(&kids[dead]);
+        if (!run_proc_alive(coord)) {
+            run_proc_print_tail(coord);
             break;
         }
+        if (run_workers_dead(w) >= 0) break;
         if (request(addr, IG_MSG_STATUS, req, IG_MSG_STATUS_REPLY, CLIENT_TIMEOUT_MS, &reply)) break;
         json_t *j = json_array_get(json_object_get(reply, "jobs"), 0);
         const char *state = json_string_value(json_object_get(j, "state"));
@@ -207,57 +221,68 @@ static int follow(const char *addr, long long id, child *kids, int nkids) {
 
 int cmd_run(int argc, char **argv) {
     static const struct option opts[] = {{"local", required_argument, NULL, 'n'},
+                                         {"hosts", required_argument, NULL, 'H'},
+                                         {"slurm", no_argument, NULL, 'S'},
                                          {"state", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *state_opt = NULL;
+    const char *state_opt = NULL, *hosts = NULL;
+    bool slurm = false;
     long local = 0;
     char *end;
-    int c;
+    int c, world = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             errno = 0;
             local = strtol(optarg, &end, 10);
-            if (end == optarg || *end || errno || local < 1 || local > 4096)
-                return usage("--local: expected a number of ranks in [1, 4096], got '%s'", optarg);
+            if (end == optarg || *end || errno || local < 1 || local > RUN_MAX_SLOTS)
+                return usage("--local: expected a number of ranks in [1, %d], got '%s'", RUN_MAX_SLOTS,
+                             optarg);
             break;
+        case 'H': hosts = optarg; break;
+        case 'S': slurm = true; break;
         case 's': state_opt = optarg; break;
-        case 'h': return fputs("usage: ignis run --local N JOB [options]\n" RUN_HELP, stdout), 0;
+        case 'h':
+            fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP,
+                  stdout);
+            return 0;
         case ':': return usage("option '%s' needs a value", argv[optind - 1]);
         default: return usage("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind != 1) return usage("expected one JOB file, got %d arguments", argc - optind);
-    if (!local) return usage("--local N is required (a cluster's coordinator: use 'ignis submit')");
-    json_t *spec;
-    int rc = client_load_spec(argv[optind], &spec);
-    if (rc) return rc;
+    run_workers *w = calloc(1, sizeof *w);
+    if (!w) return fputs("ignis run: out of memory\n", stderr), 1;
+    for (int i = 0; i < RUN_MAX_NODES; i++) w->procs[i].stdin_fd = -1;
+    json_t *spec = NULL;
+    int rc = plan_workers(local, hosts, slurm, w, &world);
+    if (!rc) rc = client_load_spec(argv[optind], &spec);
+    if (rc) return free(w), rc;
 
-    char exe[PATH_MAX], state[PATH_MAX], addr[64], ncpus[16], coord_dir[PATH_MAX + 16], work_dir[PATH_MAX + 16];
+    char exe[PATH_MAX], cwd[PATH_MAX], state[PATH_MAX], addr[64], coord_dir[PATH_MAX + 16];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     const char *tmp = getenv("TMPDIR");
     snprintf(state, sizeof state, "%s/ignis-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (n < 0 || (state_opt ? mkdir(state_opt, 0755) && errno != EEXIST : !mkdtemp(state))) {
+    if (n < 0 || !getcwd(cwd, sizeof cwd) ||
+        (state_opt ? mkdir(state_opt, 0755) && errno != EEXIST : !mkdtemp(state))) {
         fprintf(stderr, "ignis run: %s: %s\n", n < 0 ? "/proc/self/exe" : state_opt ? state_opt : state,
                 strerror(errno));
         json_decref(spec);
+        free(w);
         return 1;
     }
     exe[n] = 0;
-    if (state_opt) snprintf(state, sizeof state, "%s", state_opt);
+    if (state_opt && !realpath(state_opt, state)) snprintf(state, sizeof state, "%s", state_opt);
     int port = free_port();
     snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
-    snprintf(ncpus, sizeof ncpus, "%ld", local);
     snprintf(coord_dir, sizeof coord_dir, "%s/coordinator", state);
-    snprintf(work_dir, sizeof work_dir, "%s/work", state);
-    child kids[2] = {{.name = "coordinator"}, {.name = "worker"}};
-    snprintf(kids[0].log, sizeof kids[0].log, "%s/coordinator.log", state);
-    snprintf(kids[1].log, sizeof kids[1].log, "%s/worker.log", state);
-    char *coord_argv[] = {exe, "coordinator", "--listen", addr, "--state", coord_dir, NULL};
-    char *worker_argv[] = {exe, "worker", "--coordinator", addr, "--cpus", ncpus, "--name", "local",
-                           "--work-dir", work_dir, "--grace", "2", NULL};
+    run_proc coord = {.what = "the coordinator", .stdin_fd = -1};
+    snprintf(coord.log, sizeof coord.log, "%s/coordinator.log", state);
+    char **env = worker_env();
+    run_ctx ctx = {.exe = exe, .coordinator = addr, .cwd = cwd, .state = state, .env = env,
+                   .grace_s = WORKER_GRACE_S};
 
     struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
     sigemptyset(&sa.sa_mask);
@@ -265,29 +290,32 @@ int cmd_run(int argc, char **argv) {
     sigaction(SIGTERM, &sa, &old_term);
     interrupts = 0;
     rc = 1;
-    json_t *body = json_pack("{s:o, s:i}", "spec", spec, "ranks", (int)local), *ack = NULL;
-    if (port && spawn(&kids[0], exe, coord_argv) && spawn(&kids[1], exe, worker_argv)) {
-        printf("ignis run: coordinator at %s, a worker with %ld CPU slot%s; logs in %s\n", addr, local,
-               local > 1 ? "s" : "", state);
+    json_t *body = json_pack("{s:o, s:i}", "spec", spec, "ranks", world), *ack = NULL;
+    if (port && env && run_proc_spawn(&coord, coordinator_argv(exe, addr, coord_dir), NULL, false) &&
+        w->via->start(w, &ctx)) {
+        printf("ignis run: coordinator at %s, %d worker%s (%s) with %d CPU slot%s; logs in %s\n", addr, w->n,
+               w->n > 1 ? "s" : "", w->via->mode, world, world > 1 ? "s" : "", state);
         fflush(stdout);
         if (request(addr, IG_MSG_SUBMIT, body, IG_MSG_SUBMIT_ACK, SUBMIT_TIMEOUT_MS, &ack)) {
-            if (!alive(&kids[0])) print_log_tail(&kids[0]);
+            if (!run_proc_alive(&coord)) run_proc_print_tail(&coord);
         } else {
             long long id = json_integer_value(json_object_get(ack, "job"));
             printf("submitted job %lld\n", id);
             fflush(stdout);
-            rc = follow(addr, id, kids, 2);
+            rc = follow(addr, id, &coord, w);
             if (rc) fprintf(stderr, "ignis run: the logs are in %s\n", state);
         }
     } else if (!port) {
         fprintf(stderr, "ignis run: no free loopback port: %s\n", strerror(errno));
     }
-    stop(&kids[1], WORKER_GRACE_S + 5);
-    stop(&kids[0], 5);
+    w->via->stop(w, &ctx);
+    run_procs_stop(&coord, 1, 0, 5);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     json_decref(body);
     json_decref(ack);
+    free(env);
+    free(w);
     if (!rc && !state_opt) nftw(state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* launcher/cmd_worker.c: `ignis worker`, the node daemon (worker/daemon.h):
- * parses the options into wd_opts and runs the daemon until SIGINT/SIGTERM.
+ * parses the options into wd_opts and runs the daemon until SIGINT/SIGTERM
+ * (or, with --stop-on-eof, the end of stdin).
  * --key and --coordinator-key are checked here and exported as IGNIS_KEY
  * (an absolute path) and IGNIS_COORDINATOR_KEY (the Z85 key), which the
  * daemon's socket and every rank's rendezvous read (ig_proto_client_open).
@@ -9,6 +10,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -70,9 +72,9 @@ int cmd_worker(int argc, char **argv) {
         {"coordinator", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'n'},
         {"gpus", required_argument, NULL, 'g'},        {"name", required_argument, NULL, 'N'},
         {"work-dir", required_argument, NULL, 'w'},    {"rank-command", required_argument, NULL, 'r'},
-        {"grace", required_argument, NULL, 'G'},       {"key", required_argument, NULL, 'k'},
-        {"coordinator-key", required_argument, NULL, 'K'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"grace", required_argument, NULL, 'G'},       {"stop-on-eof", no_argument, NULL, 'E'},
+        {"key", required_argument, NULL, 'k'},         {"coordinator-key", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     static int gpus[WD_MAX_GPUS];
     static char exe[PATH_MAX], cmd[4096];
     char *rank_argv[MAX_ARGS + 1] = {0};
@@ -91,6 +93,7 @@ int cmd_worker(int argc, char **argv) {
         case 'r': rank_command = optarg; break;
         case 'k': key = optarg; break;
         case 'K': coord_key = optarg; break;
+        case 'E': o.stop_on_eof = true; break;
         case 'n':
             if (!parse_long(optarg, 0, 65536, &v))
                 return usage("--cpus: expected an integer in [0, 65536], got '%s'", optarg);
@@ -127,6 +130,9 @@ int cmd_worker(int argc, char **argv) {
         setenv("IGNIS_KEY", abs_key, 1);
         setenv("IGNIS_COORDINATOR_KEY", z85, 1);
     }
+    uv_handle_type in = uv_guess_handle(0);
+    if (o.stop_on_eof && in != UV_NAMED_PIPE && in != UV_TTY && in != UV_TCP)
+        return usage("--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");
 
     int n = 0;
     if (rank_command) {
@@ -145,6 +151,10 @@ int cmd_worker(int argc, char **argv) {
         rank_argv[n++] = "train";
     }
     o.rank_argv = rank_argv;
+    /* A worker whose stderr went away (ssh gone) still aborts its ranks: a
+     * failed write is no reason to die. Its ranks start with SIGPIPE's
+     * default again (libuv resets every signal in the child). */
+    signal(SIGPIPE, SIG_IGN);
     ig_status st = wd_run(&o);
     if (st == IG_OK) return 0;
     fprintf(stderr, "ignis: %s\n", ig_last_error());

@@ -37,13 +37,16 @@ int cmd_keygen(int argc, char **argv);
     "                    coordinator and runs the ranks it places here\n"               \
     "    --coordinator ADDR  the coordinator's address, e.g. tcp://head:5555 (required)\n" \
     "    --cpus N            CPU slots (default: the number of CPUs)\n"                 \
-    "    --gpus all|N|LIST   GPUs: all, the first N, or indices like 0,2 (default none)\n" \
+    "    --gpus all|N|LIST   GPUs: all, the first N, or indices like 0,2 (default none);\n" \
+    "                        they are then the slots, a CUDA rank on its slot's GPU\n"  \
     "    --name NAME         the node's name (default: the host name)\n"                \
     "    --work-dir DIR      job specs and rank logs go to DIR/job-J/attempt-A/\n"      \
     "                        (default: the current directory)\n"                        \
     "    --rank-command CMD  what runs a rank, split on spaces; the job spec's path\n"  \
     "                        is appended (default: this ignis, 'train')\n"              \
-    "    --grace SECONDS     SIGTERM to SIGKILL on abort and exit (default 5)\n"       \
+    "    --grace SECONDS     SIGTERM to SIGKILL on abort and exit (default 5)\n"           \
+    "    --stop-on-eof       stop as on SIGTERM when stdin ends (how `ignis run\n"       \
+    "                        --hosts` stops the workers it starts over ssh)\n"           \
     "    --key FILE          this worker's key pair (CurveZMQ; its ranks use it too)\n" \
     "    --coordinator-key KEY  the coordinator's public key: Z85 text or its .pub\n"  \
     "                        file (with --key; default: $IGNIS_KEY and\n"             \
@@ -72,12 +75,30 @@ int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 
-/* `ignis run --local N JOB` (cmd_run.c): a coordinator and a worker of N CPU
- * slots as child processes, the job submitted and followed to its end. */
+/* `ignis logs JOB` (cmd_logs.c): the job's rank output as the coordinator
+ * collected it; its help text. */
+#define LOGS_HELP                                                                       \
+    "  logs JOB          the output of a job's ranks (stdout and stderr), as the\n"     \
+    "                    coordinator collected it from the workers\n"                  \
+    "    --rank R            rank R's output as it wrote it (default: every rank's\n"   \
+    "                        lines, each prefixed \"[rank R] \")\n"                     \
+    "    --attempt A         attempt A (default: the latest that started)\n"           \
+    "    --follow            keep printing new output until the job ends\n"            \
+    "    --coordinator ADDR  as for submit\n"
+int cmd_logs(int argc, char **argv);
+
+/* `ignis run` (cmd_run.c): a coordinator and workers (here, over ssh, or
+ * with srun) as child processes, the job submitted and followed to its end. */
 #define RUN_HELP                                                                        \
-    "  run --local N JOB\n"                                                         \
-    "                    start a coordinator and a worker with N CPU slots here, run\n" \
-    "                    JOB on N ranks, print its progress, exit with its result\n"   \
+    "  run (--local N | --hosts H:N,... | --slurm) JOB\n"                              \
+    "                    start a coordinator and workers, run JOB on all their\n"     \
+    "                    slots, print its progress, exit with its result\n"           \
+    "    --local N           one worker here with N CPU slots\n"                      \
+    "    --hosts H1:N1,...   one worker per host over ssh ($IGNIS_SSH, default ssh;\n" \
+    "                        same ignis path and directory everywhere), N CPU slots\n" \
+    "                        each; only this machine's names for now (127.x, localhost)\n" \
+    "    --slurm             inside salloc/sbatch: one worker per node with srun, the\n" \
+    "                        allocation's tasks as slots (SLURM_TASKS_PER_NODE)\n"    \
     "    --state DIR         the journal, worker and rank logs (default: a temporary\n" \
     "                        directory, removed when the job succeeds)\n"
 int cmd_run(int argc, char **argv);

@@ -49,7 +49,7 @@ static const char HELP[] =
     "usage: ignis [--help] [--version] <command> [<args>]\n"
     "\n"
     "commands:\n" TRAIN_HELP SAMPLE_HELP EXPORT_HELP WORKER_HELP COORDINATOR_HELP
-    KEYGEN_HELP RUN_HELP SUBMIT_HELP STATUS_HELP CANCEL_HELP
+    KEYGEN_HELP RUN_HELP SUBMIT_HELP STATUS_HELP CANCEL_HELP LOGS_HELP
     "  help [COMMAND]    this help, or one command's\n"
     "\n"
     "exit status: 0 done, 1 the run failed, 2 usage error or invalid job spec\n"
@@ -98,10 +98,12 @@ static int help_for(const char *cmd) {
         fputs("usage: ignis coordinator --listen ADDR --state DIR [options]\n" COORDINATOR_HELP, stdout);
     else if (!strcmp(cmd, "keygen")) fputs("usage: ignis keygen FILE [--force]\n" KEYGEN_HELP, stdout);
     else if (!strcmp(cmd, "worker")) fputs("usage: ignis worker --coordinator ADDR [options]\n" WORKER_HELP, stdout);
-    else if (!strcmp(cmd, "run")) fputs("usage: ignis run --local N JOB [options]\n" RUN_HELP, stdout);
+    else if (!strcmp(cmd, "run"))
+        fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP, stdout);
     else if (!strcmp(cmd, "submit")) fputs("usage: ignis submit JOB [options]\n" SUBMIT_HELP, stdout);
     else if (!strcmp(cmd, "status")) fputs("usage: ignis status [JOB] [options]\n" STATUS_HELP, stdout);
     else if (!strcmp(cmd, "cancel")) fputs("usage: ignis cancel JOB [options]\n" CANCEL_HELP, stdout);
+    else if (!strcmp(cmd, "logs")) fputs("usage: ignis logs JOB [options]\n" LOGS_HELP, stdout);
     else return usage_error("ignis help: '%s' is not an ignis command", cmd);
     return 0;
 }
@@ -243,6 +245,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "submit")) return cmd_submit(sub_argc, sub_argv);
     if (!strcmp(cmd, "status")) return cmd_status(sub_argc, sub_argv);
     if (!strcmp(cmd, "cancel")) return cmd_cancel(sub_argc, sub_argv);
+    if (!strcmp(cmd, "logs")) return cmd_logs(sub_argc, sub_argv);
     if (!strcmp(cmd, "help")) {
         if (sub_argc > 2) return usage_error("ignis help: expected at most one COMMAND");
         return sub_argc == 2 ? help_for(sub_argv[1]) : (fputs(HELP, stdout), 0);

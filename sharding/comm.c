@@ -124,6 +124,7 @@ static ig_status run_batch(ig_pg *pg, ig_work **batch, int n) {
         ig_status st = ig__nccl_exec(pg, ops, 1);
         if (st != IG_OK) return st;
     }
+    if (pg->nccl_only) return ig__nccl_exec_host(pg, ops[0]);
 #endif
     if (pg->ucx) return ig__ucx_exec(pg, ops[0]);
     return ig__mpi_exec(pg, ops[0]);
@@ -392,6 +393,10 @@ static ig_status p2p(ig_pg *pg, ig__comm_kind kind, ig_tensor *t, int peer, int 
              pg->rank, pg->size);
     IG_CHECK(tag >= 0 && tag <= 32767, "%s: tag %d outside [0, 32767]", op, tag);
     if (st == IG_OK) st = check_count(op, t, t->numel);
+    if (st == IG_OK && pg->nccl_only && t->device.kind == IG_DEV_CPU)
+        st = ig__error(IG_ERR_UNSUPPORTED, "%s: %s is a CPU tensor, and group %s has no MPI (NCCL from "
+                       "a unique id): its sends and receives take CUDA tensors", op, ig__describe(t),
+                       pg->name);
     if (st != IG_OK) return st;
     snprintf(o.what, sizeof o.what, "%s %s rank %d of %s", op, kind == IG__OP_SEND ? "to" : "from",
              peer, ig__describe(t));
@@ -462,7 +467,7 @@ static void pg_destroy(ig_pg *pg) {
     if (pg->nccl) ig__nccl_free(pg);
 #endif
     if (pg->ucx) ig__ucx_free(pg);
-    else ig__mpi_free(pg);
+    else if (!pg->nccl_only) ig__mpi_free(pg);
     pg_dealloc(pg);
 }
 
@@ -540,6 +545,53 @@ ig_status ig_pg_init_ucx(int rank, int world, const void *const *addrs, const si
     return IG_OK;
 }
 
+ig_status ig_pg_init_nccl_id(int rank, int world, const void *id, size_t len, int device,
+                            const ig_pg_opts *opts, ig_pg **out) {
+    IG_CHECK(out && id, "pg_init_nccl_id: NULL argument");
+    IG_CHECK(world >= 1 && world <= 65536 && rank >= 0 && rank < world,
+             "pg_init_nccl_id: rank %d of world %d (1 to 65536 ranks)", rank, world);
+    *out = NULL;
+    ig_pg_opts o = IG_PG_OPTS_INIT;
+    if (opts) o = *opts;
+    IG_CHECK(o.timeout_s > 0, "pg_init_nccl_id: timeout %g s is not positive", o.timeout_s);
+#ifndef IG_HAVE_NCCL
+    (void)len, (void)device;
+    return ig__error(IG_ERR_UNSUPPORTED, "pg_init_nccl_id: this build has no NCCL");
+#else
+    o.backend = IG_BACKEND_NCCL;
+    o.no_abort_on_timeout = true; /* no MPI to end the job: a timeout aborts the group only */
+    ig_pg *pg = pg_alloc(&o);
+    if (!pg) return ig_last_status();
+    snprintf(pg->name, sizeof pg->name, "nccl");
+    pg->rank = rank;
+    pg->size = world;
+    pg->nccl_only = true;
+    ig_status st = ig__nccl_init_id(pg, device, id, len);
+    if (st != IG_OK) {
+        char err[512];
+        snprintf(err, sizeof err, "%s", ig_last_error());
+        pg_dealloc(pg);
+        return ig__error(st, "pg_init_nccl_id: %s", err);
+    }
+    st = pg_start(pg);
+    if (st != IG_OK) {
+        pg_destroy(pg);
+        return st;
+    }
+    *out = pg;
+    return IG_OK;
+#endif
+}
+
+#ifndef IG_HAVE_NCCL
+ig_status ig_pg_nccl_unique_id(void *out, size_t cap, size_t *len) {
+    IG_CHECK(out && len, "pg_nccl_unique_id: NULL argument");
+    (void)cap;
+    *len = 0;
+    return ig__error(IG_ERR_UNSUPPORTED, "pg_nccl_unique_id: this build has no NCCL");
+}
+#endif
+
 ig_status ig_pg_new_subgroup(ig_pg *parent, int n, const int *ranks, ig_pg **out) {
     IG_CHECK(parent && ranks && out, "pg_new_subgroup: NULL argument");
     IG_CHECK(n >= 1 && n <= parent->size, "pg_new_subgroup: %d ranks of group %s of %d", n,
@@ -552,10 +604,10 @@ ig_status ig_pg_new_subgroup(ig_pg *parent, int n, const int *ranks, ig_pg **out
             IG_CHECK(ranks[j] != ranks[i], "pg_new_subgroup: rank %d listed twice", ranks[i]);
     }
     *out = NULL;
-    if (parent->ucx)
-        return ig__error(IG_ERR_UNSUPPORTED, "pg_new_subgroup: group %s is a UCX group, which has "
+    if (parent->ucx || parent->nccl_only)
+        return ig__error(IG_ERR_UNSUPPORTED, "pg_new_subgroup: group %s is a %s group, which has "
                                              "no subgroups",
-                         parent->name);
+                         parent->name, parent->ucx ? "UCX" : "unique-id NCCL");
     ig_pg *sub = pg_alloc(&parent->opts);
     if (!sub) return ig_last_status();
     int len = snprintf(sub->name, sizeof sub->name, "%s/[", parent->name);

@@ -1,8 +1,10 @@
 /* sharding/comm_impl.h: the insides of a process group, shared by comm.c (the
  * generic part: work queue, communication thread, deadlines, abort) and its
  * backends comm_mpi.c (CPU tensors, and the bootstrap of MPI and NCCL
- * groups), comm_nccl.c (CUDA tensors of an NCCL group) and comm_ucx.c (CPU
- * tensors of a UCX group, which has no MPI communicator).
+ * groups), comm_nccl.c (CUDA tensors of an NCCL group; also the CPU tensors
+ * of one bootstrapped from a caller's unique id, which has no MPI
+ * communicator) and comm_ucx.c (CPU tensors of a UCX group, which has no MPI
+ * communicator either).
  *
  * Invariants:
  *  - an op carries raw addresses and counts taken on the issuing thread; the
@@ -87,6 +89,7 @@ struct ig_pg {
 #endif
     ig__mpi_send *sends; /* posted MPI sends not yet known complete */
     ig__nccl *nccl;      /* NCCL backend state; NULL for MPI groups */
+    bool nccl_only;      /* NCCL from a caller's id (ig_pg_init_nccl_id): no MPI communicator */
     ig__ucx *ucx;        /* UCX backend state (no MPI communicator); else NULL */
 };
 
@@ -125,8 +128,13 @@ void ig__ucx_free(ig_pg *pg);
 /* ---- comm_nccl.c (built with CUDA and NCCL only) ---- */
 #ifdef IG_HAVE_NCCL
 /* Collective over pg->comm: rank 0's unique id broadcast over MPI, then
- * ncclCommInitRank on `device` (-1: the node-local rank modulo the device count). */
+ * the communicator on `device` (-1: the node-local rank modulo the device
+ * count), as ig__nccl_init_id. */
 ig_status ig__nccl_init(ig_pg *pg, int device);
+/* Collective over the pg->size ranks given the same id (len bytes, from
+ * ig_pg_nccl_unique_id; pg->rank and pg->size set): the communicator on
+ * `device`, its creation bounded by the group's timeout. */
+ig_status ig__nccl_init_id(ig_pg *pg, int device, const void *id, size_t len);
 int ig__nccl_device(const ig_pg *pg);
 /* Issuing thread: records op->event on the thread's current stream (after
  * copying a send's data to op->buf). */
@@ -138,6 +146,11 @@ ig_status ig__nccl_issue(ig_pg *pg, ig__comm_op *op);
 ig_status ig__nccl_exec(ig_pg *pg, ig__comm_op *const *ops, int n);
 /* Frees what a CUDA op holds (its event, a send's copy). */
 void ig__nccl_release(ig__comm_op *op);
+/* Communication thread, a group with no MPI (nccl_only): runs a CPU op
+ * through device memory (host -> device, the NCCL op, device -> host); a
+ * barrier is an all-reduce of one byte. Sends and receives of CPU tensors:
+ * IG_ERR_UNSUPPORTED. */
+ig_status ig__nccl_exec_host(ig_pg *pg, ig__comm_op *op);
 void ig__nccl_free(ig_pg *pg);
 #endif
 

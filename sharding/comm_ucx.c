@@ -167,8 +167,11 @@ ig_status ig__ucx_init(ig_pg *pg, const void *const *addrs, const size_t *lens) 
     if (st == IG_OK && !u->eps) st = ig__error(IG_ERR_NOMEM, "pg_init_ucx: out of host memory");
     for (int p = 0; st == IG_OK && p < pg->size; p++) {
         if (p == pg->rank) continue;
-        ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS,
-                              .address = addrs[p]};
+        /* PEER error handling: a peer that dies fails the transfers to it
+         * (which abort the group) instead of taking this process down. */
+        ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
+                              .address = addrs[p],
+                              .err_mode = UCP_ERR_HANDLING_MODE_PEER};
         ucs_status_t s = ucp_ep_create(u->worker, &ep, &u->eps[p]);
         if (s != UCS_OK)
             st = ig__error(IG_ERR_COMM, "pg_init_ucx: rank %d: endpoint to rank %d: %s", pg->rank,

@@ -6,7 +6,8 @@
 #  1. the job succeeds, each worker's work dir holding the logs of its 2
 #     ranks, and rank 0's log shows the 4-rank data-parallel run;
 #  2. its final weights equal (within 1e-5 relative, per tensor) those of
-#     `mpirun -np 4 ignis train` of the same spec, and of one process;
+#     `mpirun -np 4 ignis train` of the same spec, and of one process; so do
+#     those of `ignis run --local 4`, whose 30 losses equal mpirun's (1e-5);
 #  3. its checkpoints (written in the foreground: a UCX group has no
 #     subgroup for the background writer) are committed, and resuming from
 #     one ends on the same weights;
@@ -14,7 +15,10 @@
 #     naming the reason, at once; with no coordinator, it gives up after
 #     IGNIS_RENDEZVOUS_TIMEOUT; a world of 1 needs no rendezvous;
 #  5. a coordinator killed -9 and restarted while ranks wait in the
-#     rendezvous: their repeated RENDEZVOUS reach the new one; the job succeeds.
+#     rendezvous: their repeated RENDEZVOUS reach the new one; the job succeeds;
+#  6. a coordinator killed -9 mid-training and restarted: the ranks train on,
+#     are re-adopted, and the job succeeds in its first attempt with the
+#     weights of one uninterrupted process.
 # Every wait is bounded; every process started here is killed at exit.
 # Usage: e2e_workers.sh IGNIS ST_COMPARE SUBMIT_JOB
 set -u
@@ -102,6 +106,20 @@ if command -v mpirun > /dev/null; then
     timeout -k 5 300 mpirun -np 4 --bind-to none "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
     if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "workers == mpirun -np 4: $out"
     else bad "workers differ from mpirun -np 4: $out"; fi
+    # `ignis run --local 4` (its own coordinator and worker): the same losses, step by step, and weights
+    spec runl 30 10
+    out=$(timeout -k 5 300 "$IGNIS" run --local 4 runl.json --state "$work/runl-state" 2>&1) \
+        && ok "ignis run --local 4: exit 0" || { echo "$out" | tail -5; bad "ignis run --local 4 failed"; }
+    if out=$("$CMP" runl/model.safetensors mpi/model.safetensors 1e-5); then ok "run --local 4 == mpirun -np 4: $out"
+    else bad "run --local 4 differs from mpirun -np 4: $out"; fi
+    if out=$(python3 - runl/metrics.jsonl mpi/metrics.jsonl <<'PY'
+import json, sys
+a, b = ({r["step"]: r["loss"] for r in map(json.loads, open(f)) if "loss" in r} for f in sys.argv[1:3])
+worst = max(abs(a[s] - b[s]) / max(abs(b[s]), 1e-12) for s in b)
+print(f"{len(a)} losses, largest relative difference {worst:.2e}")
+sys.exit(0 if sorted(a) == sorted(b) == list(range(1, 31)) and worst <= 1e-5 else 1)
+PY
+    ); then ok "run --local 4 losses == mpirun -np 4: $out"; else bad "run --local 4 losses differ: $out"; fi
 else
     echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
 fi
@@ -169,6 +187,33 @@ wait $client; rc=$?
 [ $rc = 0 ] && "$CMP" restarted/model.safetensors single/model.safetensors 1e-5 > /dev/null \
     && ok "coordinator killed -9 and restarted mid-rendezvous: $(cat restarted.out)" \
     || { cat restarted.out coord2.log; tail -n 20 n3/job-*/attempt-*/rank-*.log n4/job-*/attempt-*/rank-*.log; bad "restart mid-rendezvous (rc $rc)"; }
+
+# ---- 6. the coordinator killed mid-training ----
+# A 1000-step job on the same workers: at step >= 50 the coordinator is killed
+# (-9); the ranks keep training meanwhile; restarted on its journal, it
+# re-adopts them when their workers register again, and the job succeeds in
+# its first attempt with the weights of one uninterrupted process.
+spec midrun 1000 500
+timeout -k 5 300 "$SUBMIT" "$endpoint2" midrun.json 4 0 240 > midrun.out 2>&1 &
+client=$!
+pids+=($client)
+status2() { timeout -k 2 10 "$IGNIS" status 2 --coordinator "$endpoint2" 2> /dev/null; }
+step2() { status2 | sed -n 's/.*  step \([0-9]*\).*/\1/p'; }
+wait_for 60 eval '[ "$(step2)" -ge 50 ] 2> /dev/null'
+at=$(step2); echo "status before the kill: $(status2)"
+kill -KILL $coord2
+wait $coord2 2> /dev/null
+sleep 2
+ranks_alive=$(pgrep -fc "$work/n[34]/job-2/attempt-1/job.json" || true)
+coordinator2
+wait $client; rc=$?
+final=$(status2)
+spec midsingle 1000 500
+timeout -k 5 300 "$IGNIS" train midsingle.json --quiet > midsingle.log 2>&1 || { cat midsingle.log; bad "midsingle run failed"; }
+[ $rc = 0 ] && [[ $final =~ succeeded\ \ attempt\ 1 ]] && [ "$ranks_alive" -ge 1 ] \
+    && cmpout=$("$CMP" midrun/model.safetensors midsingle/model.safetensors 1e-5) \
+    && ok "coordinator killed -9 at step $at with $ranks_alive ranks training on, restarted: $final; == 1 process: $cmpout" \
+    || { cat midrun.out; tail -20 coord2.log; bad "coordinator killed mid-training (rc $rc, step $at, alive $ranks_alive): $final"; }
 
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

@@ -22,9 +22,9 @@ static const char *const proto_samples[IG_MSG_COUNT] = {
                             " \"tokens_per_s\": 51234.5}, {\"job\": 40, \"state\": \"failed\", \"attempt\": 0,"
                             " \"reason\": \"rank 2 exited with signal 9\"}]}",
     [IG_MSG_CANCEL] = "{\"job\": 41}",
-    [IG_MSG_LOGS] = "{\"job\": 41, \"rank\": -1, \"offset\": 4096, \"max_bytes\": 65536}",
+    [IG_MSG_LOGS] = "{\"job\": 41, \"rank\": -1, \"offset\": 4096, \"max_bytes\": 65536, \"attempt\": 2}",
     [IG_MSG_LOGS_REPLY] = "{\"job\": 41, \"rank\": 0, \"offset\": 4096, \"data\": \"c3RlcCAxMDAgbG9zcyAyLjUK\","
-                          " \"eof\": false}",
+                          " \"eof\": false, \"attempt\": 2, \"attempts\": 3}",
     [IG_MSG_START_RANKS] = "{\"job\": 41, \"attempt\": 2, \"spec\": {\"name\": \"char-gpt\"}, \"world\": 4,"
                            " \"ranks\": [{\"rank\": 2, \"local_rank\": 0, \"slot\": 0},"
                            " {\"rank\": 3, \"local_rank\": 1, \"slot\": 1}],"
@@ -37,6 +37,9 @@ static const char *const proto_samples[IG_MSG_COUNT] = {
     [IG_MSG_ERROR] = "{\"code\": \"IG_ERR_FORMAT\", \"message\": \"STATUS: field 'job': expected a"
                      " non-negative integer, got -3\"}",
     [IG_MSG_OK] = "{}",
+    [IG_MSG_LOG_DATA] = "{\"worker\": 12, \"job\": 41, \"attempt\": 2, \"rank\": 3, \"offset\": 8192,"
+                        " \"data\": \"c3RlcCAxMDAgbG9zcyAyLjUK\", \"final\": true}",
+    [IG_MSG_LOG_ACK] = "{\"job\": 41, \"attempt\": 2, \"rank\": 3, \"size\": 8210, \"final\": true}",
 };
 
 #endif

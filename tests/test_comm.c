@@ -2,7 +2,9 @@
  * Every collective is checked against values each rank computes itself (rank
  * r holds r + 1 + i, and so on), on CPU tensors through MPI and, in builds
  * with NCCL on a node with a GPU per rank, on CUDA f32 and bf16 tensors
- * through NCCL. With np 1 the collectives degenerate to copies; the ring and
+ * through NCCL, bootstrapped through MPI and from a unique id passed by hand
+ * (ig_pg_init_nccl_id: no MPI underneath, CPU tensors through the device).
+ * With np 1 the collectives degenerate to copies; the ring and
  * the timeout need np >= 2. The timeout test runs last: it leaves one group
  * aborted (freed only once the other ranks have unstuck its collective). */
 #include <math.h>
@@ -17,6 +19,7 @@
 
 static ig_pg *world;      /* MPI */
 static ig_pg *nccl_world; /* NCCL; NULL without NCCL or a GPU per rank */
+static ig_pg *id_world;   /* NCCL from a unique id (ig_pg_init_nccl_id); NULL as nccl_world */
 
 #define K 7 /* block length of all_gather / reduce_scatter */
 
@@ -322,6 +325,108 @@ static void nccl_collectives_on_cuda_f32_and_bf16_match_the_reference(void **sta
     assert_int_equal(ig_pg_barrier(nccl_world), IG_OK);
 }
 
+static void nccl_id_group_runs_cuda_and_cpu_collectives_without_mpi(void **state) {
+    (void)state;
+    if (!id_world) skip();
+    assert_int_equal(ig_pg_backend(id_world), IG_BACKEND_NCCL);
+    assert_int_equal(ig_pg_rank(id_world), ig_pg_rank(world));
+    ig_device dev = IG_CUDA(ig_pg_device(id_world));
+    static const ig_dtype dts[] = {IG_F32, IG_BF16};
+    for (int d = 0; d < 2; d++) {
+        check_all_reduce(id_world, dev, dts[d]);
+        check_broadcast(id_world, dev, dts[d]);
+        check_all_gather(id_world, dev, dts[d]);
+        check_reduce_scatter(id_world, dev, dts[d]);
+        check_ring(id_world, dev, dts[d]);
+        check_async(id_world, dev, dts[d]);
+    }
+    /* CPU tensors: collectives through a device copy, no MPI */
+    static const ig_dtype cpu[] = {IG_F32, IG_F64, IG_BF16};
+    for (int d = 0; d < 3; d++) {
+        check_all_reduce(id_world, IG_CPU, cpu[d]);
+        check_broadcast(id_world, IG_CPU, cpu[d]);
+        check_all_gather(id_world, IG_CPU, cpu[d]);
+        check_reduce_scatter(id_world, IG_CPU, cpu[d]);
+    }
+    assert_int_equal(ig_pg_barrier(id_world), IG_OK);
+    /* ... but no sends of CPU tensors, and no subgroups */
+    ig_scope *s = ig_scope_begin();
+    if (ig_pg_size(id_world) > 1) {
+        ig_tensor *t = ig_ones(IG_SHAPE(4), IG_F32, IG_CPU);
+        assert_int_equal(ig_pg_send(id_world, t, (ig_pg_rank(id_world) + 1) % ig_pg_size(id_world), 0),
+                         IG_ERR_UNSUPPORTED);
+        assert_non_null(strstr(ig_last_error(), "CPU tensor"));
+    }
+    ig_pg *sub = NULL;
+    assert_int_equal(ig_pg_new_subgroup(id_world, 1, (const int[]){0}, &sub), IG_ERR_UNSUPPORTED);
+    assert_null(sub);
+    ig_scope_end(s);
+}
+
+/* Rank 0 alone creates a group of 2 from a fresh id: its peer never comes,
+ * and the creation fails with IG_ERR_TIMEOUT after the group's 1 s timeout
+ * instead of hanging (the communicator is nonblocking and aborted). */
+static void nccl_id_group_whose_peer_never_comes_times_out(void **state) {
+    (void)state;
+    if (!id_world || ig_pg_rank(world) != 0) skip();
+    unsigned char id[256];
+    size_t len = 0;
+    assert_int_equal(ig_pg_nccl_unique_id(id, sizeof id, &len), IG_OK);
+    ig_pg_opts o = IG_PG_OPTS_INIT;
+    o.timeout_s = 1;
+    ig_pg *g = NULL;
+    double t0 = now();
+    assert_int_equal(ig_pg_init_nccl_id(0, 2, id, len, ig_pg_device(id_world), &o, &g), IG_ERR_TIMEOUT);
+    double waited = now() - t0;
+    assert_null(g);
+    assert_non_null(strstr(ig_last_error(), "ncclCommInitRankConfig"));
+    assert_true(waited > 0.9 && waited < 30);
+}
+
+static void nccl_id_of_the_wrong_length_is_refused(void **state) {
+    (void)state;
+    char id[16] = {0};
+    size_t len = 99;
+    ig_pg *g = NULL;
+    ig_status st = ig_pg_init_nccl_id(0, 1, id, sizeof id, 0, NULL, &g);
+    assert_null(g);
+#ifdef IG_HAVE_NCCL
+    assert_int_equal(st, IG_ERR_FORMAT);
+    assert_non_null(strstr(ig_last_error(), "16 bytes"));
+    assert_non_null(strstr(ig_last_error(), "expected 128"));
+    assert_int_equal(ig_pg_nccl_unique_id(id, sizeof id, &len), IG_ERR_INVALID);
+#else
+    assert_int_equal(st, IG_ERR_UNSUPPORTED);
+    assert_int_equal(ig_pg_nccl_unique_id(id, sizeof id, &len), IG_ERR_UNSUPPORTED);
+#endif
+    assert_int_equal(len, 0);
+}
+
+#ifdef IG_HAVE_NCCL
+/* The group of ig_pg_init_nccl_id: rank 0's id broadcast over the MPI group
+ * (as the coordinator relays it to ranks started by workers). */
+static ig_pg *nccl_id_world(void) {
+    unsigned char id[256];
+    size_t len = 0;
+    int64_t n = 0;
+    if (ig_pg_rank(world) == 0 && ig_pg_nccl_unique_id(id, sizeof id, &len) == IG_OK) n = (int64_t)len;
+    ig_tensor *tn = ig_from_data(&n, IG_SHAPE(1), IG_I64, IG_CPU);
+    ig_tensor *tid = ig_from_data(id, IG_SHAPE(256), IG_U8, IG_CPU);
+    ig_pg *g = NULL;
+    if (ig_pg_broadcast(world, tn, 0, NULL) == IG_OK && ig_pg_broadcast(world, tid, 0, NULL) == IG_OK &&
+        ig_tensor_item(tn) > 0) {
+        ig_pg_opts o = IG_PG_OPTS_INIT;
+        o.timeout_s = 60;
+        if (ig_pg_init_nccl_id(ig_pg_rank(world), ig_pg_size(world), ig_tensor_data(tid),
+                               (size_t)ig_tensor_item(tn), ig_pg_device(nccl_world), &o, &g) != IG_OK)
+            fprintf(stderr, "test_comm: NCCL group from an id: %s\n", ig_last_error());
+    }
+    ig_tensor_free(tn);
+    ig_tensor_free(tid);
+    return g;
+}
+#endif
+
 static void mpi_group_refuses_cuda_tensors(void **state) {
     (void)state;
     if (ig_cuda_device_count() == 0) skip();
@@ -384,6 +489,7 @@ int main(void) {
             fprintf(stderr, "test_comm: NCCL group: %s\n", ig_last_error());
             return 1;
         }
+        if (!(id_world = nccl_id_world())) return 1;
     }
 #endif
     const struct CMUnitTest tests[] = {
@@ -398,10 +504,14 @@ int main(void) {
         cmocka_unit_test(env_detect_reports_the_mpirun_rank_and_size),
         cmocka_unit_test(env_detect_reads_torchrun_and_names_a_malformed_variable),
         cmocka_unit_test(nccl_collectives_on_cuda_f32_and_bf16_match_the_reference),
+        cmocka_unit_test(nccl_id_group_runs_cuda_and_cpu_collectives_without_mpi),
+        cmocka_unit_test(nccl_id_of_the_wrong_length_is_refused),
+        cmocka_unit_test(nccl_id_group_whose_peer_never_comes_times_out),
         cmocka_unit_test(mpi_group_refuses_cuda_tensors),
         cmocka_unit_test(collective_past_its_deadline_times_out_and_aborts_the_group),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    ig_pg_free(id_world);
     ig_pg_free(nccl_world);
     ig_pg_free(world);
     return failed ? 1 : 0;

@@ -211,9 +211,17 @@ static json_int_t geti(const json_t *o, const char *k) {
     return json_integer_value(v);
 }
 
-/* A worker registered with `cpus` slots, heartbeating from now on. */
-static void *worker(const char *node, int cpus, json_t *running, int64_t expect_id) {
+static json_t *rank_exit(int64_t job, int attempt, int rank, const char *how, int value);
+
+/* A worker registered with `cpus` slots, heartbeating from now on. `exits`
+ * (may be NULL): RANK_EXIT bodies it sends (each answered OK) before its HELLO,
+ * as a worker does with the exits it saw while the coordinator was away. */
+static void *worker_after(const char *node, int cpus, json_t *running, json_t *exits, int64_t expect_id) {
     void *s = dealer(node);
+    size_t i;
+    json_t *e;
+    json_array_foreach(exits, i, e) json_decref(request(s, IG_MSG_RANK_EXIT, json_incref(e), IG_MSG_OK));
+    json_decref(exits);
     json_t *hello = json_pack("{s:s, s:{s:i}, s:i}", "node", node, "slots", "cpus", cpus, "protocol", 1);
     if (running) json_object_set_new(hello, "running", running);
     json_t *ack = request(s, IG_MSG_HELLO, hello, IG_MSG_HELLO_ACK);
@@ -222,6 +230,10 @@ static void *worker(const char *node, int cpus, json_t *running, int64_t expect_
     json_decref(ack);
     T.live[T.nlive].sock = s, T.live[T.nlive++].worker = expect_id;
     return s;
+}
+
+static void *worker(const char *node, int cpus, json_t *running, int64_t expect_id) {
+    return worker_after(node, cpus, running, NULL, expect_id);
 }
 
 static int64_t submit(void *client, int ranks, int min_ranks, int max_restarts) {
@@ -335,6 +347,16 @@ static void placement_rendezvous_and_success(void **state) {
     assert_true(json_real_value(json_object_get(j, "loss")) == 2.5);
     assert_true(json_real_value(json_object_get(j, "tokens_per_s")) == 1234.5);
     json_decref(j);
+    /* impossible steps (backwards, or past train.steps: 1000 by default) are refused; progress stays */
+    for (int bad = 0; bad < 2; bad++)
+        expect_error(w1, IG_MSG_HEARTBEAT,
+                     json_pack("{s:i, s:[{s:I, s:i, s:i, s:i, s:f}]}", "worker", 1, "ranks", "job", (json_int_t)job,
+                               "attempt", 1, "rank", 0, "step", bad ? 5000 : 5, "loss", 9.0),
+                     "IG_ERR_INVALID", bad ? "reports step 5000, expected 10 to 1000" : "reports step 5, expected 10");
+    j = status_of(w1, job);
+    assert_int_equal(geti(j, "step"), 10);
+    assert_true(json_real_value(json_object_get(j, "loss")) == 2.5);
+    json_decref(j);
 
     for (int r = 0; r < 4; r++) {
         void *w = r < 2 ? w1 : w2;
@@ -405,14 +427,14 @@ static void kill9_restart_keeps_and_readopts(void **state) {
     json_t *j = status_of(c2, job);
     assert_true(json_is_true(json_object_get(j, "awaiting_workers")));
     json_decref(j);
-    /* both workers come back (new connections) with their ranks alive */
+    /* both workers come back (new connections) with their ranks alive, but
+     * rank 3, which exited 0 meanwhile: its RANK_EXIT comes before the HELLO */
     close_sock(w1), close_sock(w2);
     json_t *run1 = json_pack("[{s:I, s:i, s:i}, {s:I, s:i, s:i}]", "job", (json_int_t)job, "attempt", 1, "rank", 0,
                              "job", (json_int_t)job, "attempt", 1, "rank", 1);
-    json_t *run2 = json_pack("[{s:I, s:i, s:i}, {s:I, s:i, s:i}]", "job", (json_int_t)job, "attempt", 1, "rank", 2,
-                             "job", (json_int_t)job, "attempt", 1, "rank", 3);
+    json_t *run2 = json_pack("[{s:I, s:i, s:i}]", "job", (json_int_t)job, "attempt", 1, "rank", 2);
     w1 = worker("n1", 2, run1, 1);
-    w2 = worker("n2", 2, run2, 2);
+    w2 = worker_after("n2", 2, run2, json_pack("[o]", rank_exit(job, 1, 3, "exit_code", 0)), 2);
     expect_quiet(w1, 1500); /* past the grace period: no ABORT, no restart */
     expect_state(c2, job, "running", 1, 4);
     j = status_of(c2, job);

@@ -132,7 +132,9 @@ static void test_types_have_stable_wire_values_and_unique_names(void **state) {
     assert_int_equal(IG_MSG_HELLO, 1);
     assert_int_equal(IG_MSG_RENDEZVOUS_REPLY, 15);
     assert_int_equal(IG_MSG_OK, 17);
-    assert_int_equal(IG_MSG_COUNT, 18);
+    assert_int_equal(IG_MSG_LOG_DATA, 18);
+    assert_int_equal(IG_MSG_LOG_ACK, 19);
+    assert_int_equal(IG_MSG_COUNT, 20);
     assert_string_equal(ig_msg_name(IG_MSG_NONE), "NONE");
     assert_string_equal(ig_msg_name((ig_msg_type)999), "NONE");
     assert_string_equal(ig_msg_name(IG_MSG_START_RANKS), "START_RANKS");
@@ -241,6 +243,10 @@ static void test_malformed_bodies_are_rejected_naming_the_field(void **state) {
                       "STATUS_REPLY: field 'jobs[0].tokens_per_s': expected a non-negative number, got -1");
     expect_body_error(IG_MSG_LOGS_REPLY, "{\"job\": 1, \"rank\": 0, \"offset\": 0, \"data\": \"\", \"eof\": 1}",
                       "LOGS_REPLY: field 'eof': expected true or false, got 1");
+    expect_body_error(IG_MSG_LOG_DATA, "{\"worker\": 1, \"job\": 1, \"attempt\": 1, \"rank\": 0, \"offset\": -1,"
+                                       " \"data\": \"\"}",
+                      "LOG_DATA: field 'offset': expected a non-negative integer, got -1");
+    expect_body_error(IG_MSG_LOG_ACK, "{\"job\": 1, \"attempt\": 1, \"rank\": 0}", "LOG_ACK: field 'size': required, missing");
     /* arrays are bounded */
     json_t *hello = sample(IG_MSG_HELLO), *gpus = json_object_get(json_object_get(hello, "slots"), "gpus");
     while (json_array_size(gpus) < 257) json_array_append_new(gpus, json_integer(0));
@@ -256,6 +262,8 @@ static void test_unknown_fields_are_ignored_and_known_ones_still_checked(void **
     expect_body_ok(IG_MSG_STATUS, "{}"); /* job is optional */
     expect_body_ok(IG_MSG_OK, "{\"anything\": 1}");
     expect_body_ok(IG_MSG_LOGS_REPLY, "{\"job\": 1, \"rank\": 0, \"offset\": 0, \"data\": \"\"}"); /* empty chunk */
+    expect_body_ok(IG_MSG_LOG_DATA, "{\"worker\": 1, \"job\": 1, \"attempt\": 1, \"rank\": 0, \"offset\": 0,"
+                                    " \"data\": \"\", \"final\": true}"); /* a rank that printed nothing */
     expect_body_error(IG_MSG_STATUS, "{\"job\": \"3\", \"since\": 1}", "STATUS: field 'job'");
 }
 

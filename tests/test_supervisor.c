@@ -35,6 +35,7 @@ typedef struct harness {
     uint64_t exit_ns[8]; /* uv_hrtime() when each exit was reported */
     char out[262144];    /* every rank's output, as on_output saw it */
     size_t out_len;
+    int n_ends; /* on_output's "the log is complete" calls */
     /* abort `abort_job` once the output holds `abort_after` lines */
     int abort_after, abort_grace, aborted;
     int64_t abort_job;
@@ -64,6 +65,7 @@ static void on_exit_cb(sup *s, const sup_exit *e, void *data) {
 
 static void on_output_cb(sup *s, const sup_rank_id *id, const char *buf, size_t len, void *data) {
     harness *h = data;
+    h->n_ends += len == 0;
     size_t n = len < sizeof h->out - 1 - h->out_len ? len : sizeof h->out - 1 - h->out_len;
     memcpy(h->out + h->out_len, buf, n);
     h->out_len += n;
@@ -229,6 +231,7 @@ static void stdout_and_stderr_reach_the_log_up_to_the_exit(void **state) {
     assert_string_equal(text + len - strlen("last words"), "last words");
     assert_int_equal(h->out_len, len - strlen("before\n"));
     assert_memory_equal(h->out, text + strlen("before\n"), h->out_len);
+    assert_int_equal(h->n_ends, 1); /* the end, once, after the last byte */
     h_fini(h);
 }
 
@@ -251,6 +254,7 @@ static void the_log_drains_after_the_exit_until_the_deadline(void **state) {
     assert_int_equal(h->exits_before_late, 1);
     size_t len;
     assert_non_null(strstr(read_file(tmp_path("drain.log"), &len), "\nlate\n"));
+    assert_int_equal(h->n_ends, 1); /* the deadline completes the log */
     double drain_ms = (double)(end_ns - h->exit_ns[0]) / 1e6;
     if (drain_ms < SUP_DRAIN_MS - 50 || drain_ms > SUP_DRAIN_MS + 3000)
         fail_msg("the log closed %.0f ms after the exit (deadline %d ms)", drain_ms, SUP_DRAIN_MS);

@@ -142,8 +142,9 @@ static void router_close(void) {
     router = NULL;
 }
 
-/* The next message of `type` within timeout_ms; HEARTBEATs and HELLOs
- * (resent until acknowledged) in between are skipped, anything else fails. */
+/* The next message of `type` within timeout_ms; HEARTBEATs, HELLOs (resent
+ * until acknowledged) and LOG_DATAs (left unanswered: the worker resends
+ * them later) in between are skipped, anything else fails. */
 static ig_proto_msg expect(ig_msg_type type, int timeout_ms) {
     double deadline = now_ms() + timeout_ms;
     for (;;) {
@@ -157,7 +158,7 @@ static ig_proto_msg expect(ig_msg_type type, int timeout_ms) {
         memcpy(peer, m.peer, m.peer_size);
         peer_size = m.peer_size;
         if (m.type == type) return m;
-        if (m.type != IG_MSG_HEARTBEAT && m.type != IG_MSG_HELLO)
+        if (m.type != IG_MSG_HEARTBEAT && m.type != IG_MSG_HELLO && m.type != IG_MSG_LOG_DATA)
             fail_msg("expected %s, got %s", ig_msg_name(type), ig_msg_name(m.type));
         ig_proto_msg_clear(&m);
     }
@@ -505,6 +506,103 @@ static void sigterm_aborts_the_ranks_reports_them_and_exits_zero_within_the_grac
     for (int r = 0; r < 2; r++) assert_int_equal(live_in_group(pids[r]), 0); /* nothing left */
 }
 
+/* The next LOG_DATA within timeout_ms (HEARTBEATs, HELLOs and RANK_EXITs
+ * skipped; *exits counts the RANK_EXITs) and its data, decoded into text. */
+static ig_proto_msg expect_log_data(int timeout_ms, int *exits, char *text, size_t cap) {
+    double deadline = now_ms() + timeout_ms;
+    for (;;) {
+        double left = deadline - now_ms();
+        ig_proto_msg m;
+        ig_status st = ig_proto_recv(router, true, left > 0 ? (int)left : 0, &m);
+        if (st) fail_msg("no LOG_DATA within %d ms: %s", timeout_ms, ig_last_error());
+        if (m.type == IG_MSG_LOG_DATA) {
+            const json_t *d = json_object_get(m.body, "data");
+            size_t n;
+            ig_status st =
+                ig_proto_b64_decode(json_string_value(d), json_string_length(d), text, cap - 1, &n);
+            assert_int_equal(st, IG_OK);
+            text[n] = 0;
+            return m;
+        }
+        if (m.type == IG_MSG_RANK_EXIT) ++*exits;
+        else if (m.type != IG_MSG_HEARTBEAT && m.type != IG_MSG_HELLO)
+            fail_msg("expected LOG_DATA, got %s", ig_msg_name(m.type));
+        ig_proto_msg_clear(&m);
+    }
+}
+
+static void ack_log(int job, int64_t size, bool final) {
+    send_msg(IG_MSG_LOG_ACK, json_pack("{s:i, s:i, s:i, s:I, s:b}", "job", job, "attempt", 0, "rank", 0,
+                                       "size", (json_int_t)size, "final", final));
+}
+
+/* A rank's log goes to the coordinator as LOG_DATA from the size it
+ * acknowledged (also a smaller one, and again after a re-registration),
+ * ending with a final chunk once the rank is gone; a refused chunk (ERROR
+ * "LOG_DATA: ...") ends forwarding of that rank and nothing else. */
+static void rank_logs_are_forwarded_from_the_acknowledged_size(void **state) {
+    (void)state;
+    if (!ignis_path) skip();
+    register_worker();
+    start_ranks(4, 1);
+    const char *path = path_of("job-4/attempt-0/rank-0.log");
+    wait_for_text(path, "sleeping", 5000);
+    char file[4096], text[4096];
+    snprintf(file, sizeof file, "%s", read_text(path));
+    int64_t size = (int64_t)strlen(file);
+    int exits = 0;
+    ig_proto_msg m = expect_log_data(3000, &exits, text, sizeof text);
+    assert_int_equal(field(m.body, "worker"), WORKER_ID);
+    assert_int_equal(field(m.body, "job"), 4);
+    assert_int_equal(field(m.body, "rank"), 0);
+    assert_int_equal(field(m.body, "offset"), 0);
+    assert_false(json_is_true(json_object_get(m.body, "final")));
+    assert_string_equal(text, file);
+    ig_proto_msg_clear(&m);
+
+    ack_log(4, 5, false); /* the coordinator has 5 bytes only: the rest again, at once */
+    m = expect_log_data(1000, &exits, text, sizeof text);
+    assert_int_equal(field(m.body, "offset"), 5);
+    assert_string_equal(text, file + 5);
+    ig_proto_msg_clear(&m);
+
+    router_close(); /* unanswered; the coordinator goes away and comes back */
+    sleep_ms(300);
+    router_open();
+    register_worker();
+    m = expect_log_data(3000, &exits, text, sizeof text);
+    assert_int_equal(field(m.body, "offset"), 5); /* from the acknowledged size */
+    assert_string_equal(text, file + 5);
+    ig_proto_msg_clear(&m);
+    ack_log(4, size, false);
+
+    send_msg(IG_MSG_ABORT, json_pack("{s:i, s:i, s:s}", "job", 4, "attempt", 0, "reason", "test"));
+    m = expect_log_data(3000, &exits, text, sizeof text);
+    assert_int_equal(field(m.body, "offset"), size);
+    assert_true(json_is_true(json_object_get(m.body, "final")));
+    assert_string_equal(text, "");
+    ig_proto_msg_clear(&m);
+    ack_log(4, size, true);
+
+    start_ranks(5, 1); /* refused: forwarding of that rank ends, the worker stays registered */
+    m = expect_log_data(3000, &exits, text, sizeof text);
+    assert_int_equal(field(m.body, "job"), 5);
+    ig_proto_msg_clear(&m);
+    send_msg(IG_MSG_ERROR,
+             json_pack("{s:s, s:s}", "code", "IG_ERR_INVALID", "message", "LOG_DATA: job 5: no such job"));
+    wait_for_text(path_of("worker.log"), "refused its log (LOG_DATA: job 5: no such job)", 3000);
+    for (double end = now_ms() + 1500; now_ms() < end;) { /* neither LOG_DATA (job 4: done) nor HELLO */
+        if (ig_proto_recv(router, true, 100, &m)) continue;
+        if (m.type == IG_MSG_LOG_DATA || m.type == IG_MSG_HELLO)
+            fail_msg("a %s after the end", ig_msg_name(m.type));
+        exits += m.type == IG_MSG_RANK_EXIT;
+        ig_proto_msg_clear(&m);
+    }
+    assert_int_equal(exits, 1); /* job 4's */
+    int status = stop_worker(SIGTERM, 3000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv) {
     ignis_path = argc > 1 ? argv[1] : NULL;
     signal(SIGPIPE, SIG_IGN);
@@ -519,6 +617,7 @@ int main(int argc, char **argv) {
         T(ranks_that_cannot_start_are_reported_as_exiting_with_127),
         T(malformed_messages_are_logged_and_the_worker_keeps_serving),
         T(sigterm_aborts_the_ranks_reports_them_and_exits_zero_within_the_grace),
+        T(rank_logs_are_forwarded_from_the_acknowledged_size),
     };
     int rc = TU_RUN(tests);
     zmq_ctx_term(ctx);

@@ -4,7 +4,8 @@
  * One libuv loop carries everything: the DEALER socket and its monitor (a
  * PAIR receiving ZeroMQ's connect/disconnect events) are watched through
  * their ZMQ_FDs with uv_poll, the supervisor's rank processes and pipes, the
- * HELLO and HEARTBEAT timers, and SIGINT/SIGTERM.
+ * HELLO and HEARTBEAT timers, SIGINT/SIGTERM, and with stop_on_eof stdin
+ * (read and discarded until its end).
  *
  * ZMQ_FD is edge-triggered: it only says that something changed. So after
  * each wake-up, and after anything that sent (a send can consume the
@@ -43,6 +44,7 @@
 #include <uv.h>
 
 #include "ignis/proto.h"
+#include "worker/log_forward.h"
 #include "worker/supervisor.h"
 
 #ifndef IG_HAVE_ZMQ
@@ -66,7 +68,9 @@ typedef struct wd {
     uv_poll_t sock_poll, mon_poll;
     uv_timer_t hello_timer, hb_timer;
     uv_signal_t sigint, sigterm;
+    uv_pipe_t stdin_pipe; /* watched iff o.stop_on_eof */
     sup *sup;
+    lf *logs; /* the ranks' logs on their way to the coordinator */
     bool registered, have_id, stopping, pumping;
     int64_t worker_id;
     int heartbeat_ms;
@@ -116,6 +120,8 @@ static void send_hello(wd *w) {
     json_decref(b);
 }
 
+static void flush_pending(wd *w);
+
 static void on_hello_timer(uv_timer_t *t) {
     wd *w = t->data;
     if (w->retry_at && uv_now(&w->loop) >= w->retry_at) {
@@ -123,6 +129,7 @@ static void on_hello_timer(uv_timer_t *t) {
         zmq_disconnect(w->sock, w->o.coordinator);
         zmq_connect(w->sock, w->o.coordinator);
     }
+    flush_pending(w); /* exits first: the coordinator must not take them for lost ranks */
     send_hello(w);
     pump(w);
 }
@@ -163,6 +170,7 @@ static void unregister(wd *w, const char *why) {
     if (w->registered)
         wlog("%s; %d rank(s) keep running; registering again", why, w->n_running);
     w->registered = false;
+    lf_offline(w->logs);
     uv_timer_stop(&w->hb_timer);
     if (!uv_is_active((uv_handle_t *)&w->hello_timer))
         uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
@@ -186,6 +194,7 @@ static void on_hello_ack(wd *w, const json_t *b) {
     w->registered = true;
     uv_timer_stop(&w->hello_timer);
     flush_pending(w);
+    lf_online(w->logs, w->worker_id);
 }
 
 /* ---- ranks ---- */
@@ -216,6 +225,14 @@ static void on_rank_exit(sup *s, const sup_exit *e, void *data) {
     report_exit(w, e->id, e->exit_code, e->term_signal, e->time);
     pump(w);
 }
+
+static void on_rank_output(sup *s, const sup_rank_id *id, const char *buf, size_t len, void *data) {
+    (void)s, (void)buf;
+    wd *w = data;
+    if (len == 0) lf_complete(w->logs, *id);
+}
+
+static bool send_log_data(void *data, const json_t *body) { return send_now(data, IG_MSG_LOG_DATA, body); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -250,7 +267,7 @@ static void start_ranks(wd *w, const json_t *b) {
     const json_t *ranks = json_object_get(b, "ranks");
     const char *rdv = rendezvous_address(w, json_string_value(json_object_get(b, "rendezvous")));
     int n = (int)json_array_size(ranks);
-    char dir[PATH_MAX], spec_path[PATH_MAX + 16], log_path[PATH_MAX + 32], slot_env[32];
+    char dir[PATH_MAX], spec_path[PATH_MAX + 16], log_path[PATH_MAX + 32], slot_env[32], omp_env[48];
     snprintf(dir, sizeof dir, "%s/job-%" PRId64 "/attempt-%" PRId64, w->o.work_dir, job, attempt);
     snprintf(spec_path, sizeof spec_path, "%s/job.json", dir);
     const char *failed = !make_dirs(dir) ? dir
@@ -264,7 +281,13 @@ static void start_ranks(wd *w, const json_t *b) {
     char **argv = calloc((size_t)argc + 2, sizeof *argv);
     memcpy(argv, w->o.rank_argv, (size_t)argc * sizeof *argv);
     argv[argc] = spec_path;
-    char *env[] = {slot_env, NULL};
+    /* Each rank's fair share of this machine's cores, as torchrun does (it
+     * gives 1): the cores divided by this worker's slots, unless the worker
+     * itself was given OMP_NUM_THREADS. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int slots = w->o.n_gpus > 0 ? w->o.n_gpus : w->o.cpus;
+    snprintf(omp_env, sizeof omp_env, "OMP_NUM_THREADS=%ld", cores > slots && slots > 0 ? cores / slots : 1);
+    char *env[] = {slot_env, getenv("OMP_NUM_THREADS") ? NULL : omp_env, NULL};
     if (w->n_running + n > w->cap_running) {
         w->cap_running = 2 * (w->n_running + n);
         w->running = realloc(w->running, (size_t)w->cap_running * sizeof *w->running);
@@ -283,11 +306,13 @@ static void start_ranks(wd *w, const json_t *b) {
         sup_rank_spec sp = {.id = id, .local_rank = (int)json_integer_value(json_object_get(r, "local_rank")),
                             .world = world, .local_world = n, .coordinator = rdv, .argv = argv,
                             .env = env, .log_path = log_path};
+        lf_add(w->logs, id, log_path);
         if (!failed && sup_start_rank(w->sup, &sp) == IG_OK) {
             w->running[w->n_running++] = id;
             continue;
         }
         if (!failed) wlog("%s", ig_last_error());
+        lf_complete(w->logs, id);
         report_exit(w, id, 127, 0, now_s());
     }
     free(argv);
@@ -308,11 +333,21 @@ static void handle(wd *w, const ig_proto_msg *m) {
              json_string_value(json_object_get(m->body, "reason")), k);
         break;
     }
+    case IG_MSG_LOG_ACK: lf_acked(w->logs, m->body); break;
     case IG_MSG_ERROR:
-        wlog("the coordinator answered ERROR %s: %s", json_string_value(json_object_get(m->body, "code")),
-             json_string_value(json_object_get(m->body, "message")));
-        unregister(w, "the coordinator does not know this worker");
+    {
+        const char *code = json_string_value(json_object_get(m->body, "code")),
+                   *text = json_string_value(json_object_get(m->body, "message"));
+        if (!strncmp(text, "LOG_DATA:", 9)) {
+            lf_refused(w->logs, text);
+            break;
+        }
+        wlog("the coordinator answered ERROR %s: %s", code, text);
+        /* IG_ERR_STATE: it does not know this worker (a new coordinator); other
+         * errors refuse one message (e.g. an impossible step) and are only logged. */
+        if (!strcmp(code, ig_status_name(IG_ERR_STATE))) unregister(w, "the coordinator does not know this worker");
         break;
+    }
     case IG_MSG_OK: break;
     default: wlog("ignoring an unexpected %s from the coordinator", ig_msg_name(m->type));
     }
@@ -370,14 +405,15 @@ static void on_mon(uv_poll_t *p, int status, int events) {
 
 /* ---- shutting down ---- */
 
-static void on_signal(uv_signal_t *s, int signum) {
-    wd *w = s->data;
+/* A signal or stdin's end: abort every rank with the grace, then exit; again:
+ * kill them now. */
+static void stop(wd *w, const char *why) {
     if (w->stopping) {
-        wlog("signal %d again: killing every rank now", signum);
+        wlog("%s again: killing every rank now", why);
         sup_abort_all(w->sup, 0);
         return;
     }
-    wlog("signal %d: aborting %d rank(s), then exiting", signum, sup_running(w->sup));
+    wlog("%s: aborting %d rank(s), then exiting", why, sup_running(w->sup));
     w->stopping = true;
     sup_abort_all(w->sup, w->o.grace_ms);
     /* The loop now runs until the supervisor's last rank is gone. */
@@ -385,8 +421,27 @@ static void on_signal(uv_signal_t *s, int signum) {
     uv_close((uv_handle_t *)&w->mon_poll, NULL);
     uv_close((uv_handle_t *)&w->hello_timer, NULL);
     uv_close((uv_handle_t *)&w->hb_timer, NULL);
+    if (w->o.stop_on_eof) uv_close((uv_handle_t *)&w->stdin_pipe, NULL);
     uv_unref((uv_handle_t *)&w->sigint);
     uv_unref((uv_handle_t *)&w->sigterm);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    char why[32];
+    snprintf(why, sizeof why, "signal %d", signum);
+    stop(s->data, why);
+}
+
+static void on_stdin_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+    static char discard[4096];
+    (void)h, (void)size;
+    *buf = uv_buf_init(discard, sizeof discard);
+}
+
+static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    (void)buf;
+    wd *w = s->data;
+    if (n < 0 && !w->stopping) stop(w, n == UV_EOF ? "end of stdin" : "stdin unreadable");
 }
 
 static int zfd(void *sock) {
@@ -408,7 +463,8 @@ ig_status wd_run(const wd_opts *opts) {
     w->pending = json_array();
     ig_status st = IG_OK;
     uv_loop_init(&w->loop);
-    if (sup_new(&w->loop, on_rank_exit, NULL, w, &w->sup) != IG_OK) {
+    if (sup_new(&w->loop, on_rank_exit, on_rank_output, w, &w->sup) != IG_OK ||
+        lf_new(&w->loop, send_log_data, w, &w->logs) != IG_OK) {
         st = IG_ERR_NOMEM;
         goto out_loop;
     }
@@ -440,10 +496,21 @@ ig_status wd_run(const wd_opts *opts) {
     uv_timer_start(&w->hello_timer, on_hello_timer, 0, WD_HELLO_RETRY_MS);
     /* A ZMQ_FD signals only changes after a first look: look now. */
     on_mon(&w->mon_poll, 0, UV_READABLE);
+    if (w->o.stop_on_eof) {
+        uv_pipe_init(&w->loop, &w->stdin_pipe, 0);
+        w->stdin_pipe.data = w;
+        int e = uv_pipe_open(&w->stdin_pipe, 0);
+        if (!e) e = uv_read_start((uv_stream_t *)&w->stdin_pipe, on_stdin_alloc, on_stdin);
+        if (e) {
+            wlog("--stop-on-eof: cannot watch stdin (%s)", uv_strerror(e));
+            stop(w, "stdin unwatchable");
+        }
+    }
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
+    lf_close(w->logs);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (json_array_size(w->pending))
         wlog("%zu exit(s) could not be reported: the coordinator is away", json_array_size(w->pending));
@@ -455,6 +522,7 @@ out_zmq:
     zmq_ctx_term(w->ctx);
     sup_free(w->sup);
 out_loop:
+    lf_free(w->logs);
     uv_loop_close(&w->loop);
     json_decref(w->pending);
     free(w->running);

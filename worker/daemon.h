@@ -9,17 +9,23 @@
  * running ranks. START_RANKS writes WORK_DIR/job-J/attempt-A/job.json and
  * starts one rank per entry, logging to rank-R.log next to it (their
  * rendezvous address: START_RANKS', or the worker's own --coordinator when
- * the coordinator bound a wildcard like tcp://0.0.0.0:P); ABORT aborts
+ * the coordinator bound a wildcard like tcp://0.0.0.0:P), with
+ * IGNIS_SLOT and OMP_NUM_THREADS = cores / slots (unless the worker's own
+ * environment sets OMP_NUM_THREADS); ABORT aborts
  * the ranks of that job attempt (SIGTERM, SIGKILL after the grace); every
  * exit is a RANK_EXIT. A rank that cannot be started is reported as exiting
- * with code 127 (the reason is in the worker's log).
+ * with code 127 (the reason is in the worker's log). Each rank's log is
+ * copied to the coordinator as it grows (LOG_DATA, worker/log_forward.h),
+ * again from what the coordinator acknowledged after each registration.
  *
  * The coordinator going away: the worker keeps its ranks running. When the
  * connection drops (ZeroMQ reports a disconnect, or its ZMTP heartbeat times
  * out), or the coordinator answers with ERROR (it does not know this
  * worker), the worker registers again: HELLO every second, with its previous
  * worker id and the ranks still running, until a (new) coordinator answers.
- * Exits seen meanwhile are kept and sent right after the next HELLO_ACK. So a
+ * Exits seen meanwhile are kept and sent before each HELLO (a restarted
+ * coordinator must learn them before it looks for ranks missing from the
+ * HELLO's list) and after the HELLO_ACK, until ZeroMQ takes them. So a
  * coordinator that restarts on the same address, with its journal, finds its
  * ranks where it left them. Messages are only queued on a live connection
  * (ZMQ_IMMEDIATE): nothing stale is replayed to a new coordinator.
@@ -27,9 +33,13 @@
  * Malformed or unexpected messages from the coordinator are logged (one line
  * on stderr) and ignored. SIGINT/SIGTERM: every rank is aborted with the
  * grace (a second signal: SIGKILL now), their exits are reported, and
- * wd_run returns once they are all gone. */
+ * wd_run returns once they are all gone. With stop_on_eof, the end of stdin
+ * (or an error reading it) does the same: whoever started the worker through
+ * a pipe (ssh, `ignis run`) stops it by closing the pipe, also by dying. */
 #ifndef IGNIS_WORKER_DAEMON_H
 #define IGNIS_WORKER_DAEMON_H
+
+#include <stdbool.h>
 
 #include "ignis/status.h"
 
@@ -47,6 +57,7 @@ typedef struct wd_opts {
     const char *work_dir;    /* NULL: "." */
     char *const *rank_argv;  /* the rank command, NULL-terminated; job.json is appended */
     int grace_ms;            /* SIGTERM -> SIGKILL on abort and shutdown; <= 0: WD_GRACE_MS */
+    bool stop_on_eof;        /* stop at the end of stdin, as on SIGTERM */
 } wd_opts;
 
 /* Runs the daemon until SIGINT or SIGTERM, then returns IG_OK once every rank

@@ -129,15 +129,21 @@ static void append(int fd, const char *p, size_t n) {
     }
 }
 
+/* The log is complete: no more reads, on_output told. */
+static void log_complete(rank *r) {
+    uv_read_stop((uv_stream_t *)&r->out);
+    r->drained = true;
+    if (r->sup->on_output) r->sup->on_output(r->sup, &r->id, "", 0, r->sup->data);
+    close_if_done(r);
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     rank *r = st->data;
     if (n > 0) {
         append(r->log_fd, buf->base, (size_t)n);
         if (r->sup->on_output) r->sup->on_output(r->sup, &r->id, buf->base, (size_t)n, r->sup->data);
     } else if (n < 0) { /* UV_EOF: every writer is gone (or a read error: nothing more comes) */
-        uv_read_stop(st);
-        r->drained = true;
-        close_if_done(r);
+        log_complete(r);
     }
 }
 
@@ -150,9 +156,7 @@ static void on_timer(uv_timer_t *t) {
         return;
     }
     /* the drain deadline: a descendant outside the group holds the pipe */
-    uv_read_stop((uv_stream_t *)&r->out);
-    r->drained = true;
-    close_if_done(r);
+    log_complete(r);
 }
 
 static double now(void) {

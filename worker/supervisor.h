@@ -78,7 +78,10 @@ typedef struct sup_exit {
 
 typedef void (*sup_exit_cb)(sup *s, const sup_exit *e, void *data);
 /* A chunk of a rank's output (stdout and stderr merged), already appended to
- * its log file; for forwarding or tailing. */
+ * its log file; for forwarding or tailing. A last call with len 0 (buf "")
+ * says that the log is complete: the pipe reached end of file, or its drain
+ * deadline passed (exactly once per started rank, after its on_exit or
+ * before it). */
 typedef void (*sup_output_cb)(sup *s, const sup_rank_id *id, const char *buf, size_t len,
                               void *data);
 

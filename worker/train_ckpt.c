@@ -6,7 +6,7 @@
  * generator, the optimizer's step count, the model config). Each rank writes
  * 1/W of the bytes; any number of ranks can load it. It is written in the
  * background (ig_dckpt_writer), or in the foreground over the run's group
- * when that group has no subgroups (UCX, ranks started by workers): a
+ * when that group has no subgroups (UCX or unique-id NCCL, ranks started by workers): a
  * writer that cannot be made with IG_ERR_UNSUPPORTED. Resuming restores all
  * of it, so a resumed run computes bit for bit what an uninterrupted one
  * would (at the same world size). */
@@ -92,7 +92,7 @@ ig_status train_ckpt_save(train_run *r, const train_state *st) {
     if (!text) s = ig_set_error(IG_ERR_NOMEM, "cannot build the checkpoint state");
     if (s == IG_OK && !r->writer && !r->sync_ckpt && !(r->writer = ig_dckpt_writer_new(r->pg))) {
         s = ig_last_status();
-        if (s == IG_ERR_UNSUPPORTED) { /* no subgroup for the writer's thread (UCX) */
+        if (s == IG_ERR_UNSUPPORTED) { /* no subgroup for the writer's thread */
             ig_clear_error();
             s = IG_OK;
             r->sync_ckpt = true;

@@ -243,9 +243,11 @@ int64_t train_data_items(const train_data *d, const ig_job_spec *spec) {
 }
 
 /* Index of the largest logit of each row (N, C) -> (N) i64. */
+/* The index of each row's largest logit, found on the CPU: the CUDA backend
+ * has no argmax kernel (a few rows of class scores per batch). */
 static ig_tensor *argmax_rows(ig_tensor *logits) {
     ig_tensor *idx = NULL;
-    return ig_max(logits, 1, false, &idx) ? idx : NULL;
+    return ig_max(ig_to(logits, IG_F32, IG_CPU), 1, false, &idx) ? idx : NULL;
 }
 
 ig_status train_data_eval(train_data *d, ig_model *m, const ig_job_spec *spec, ig_device dev,

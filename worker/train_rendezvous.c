@@ -1,11 +1,20 @@
 /* worker/train_rendezvous.c: how a rank started by `ignis worker` joins its
  * job's process group: no mpirun, so the coordinator relays the addresses.
  *
- * The rank makes its UCX worker address (ig_pg_ucx_address) and sends
- * RENDEZVOUS {job, attempt, world, rank, address} to the coordinator over a
- * ZeroMQ DEALER; the coordinator answers every rank with RENDEZVOUS_REPLY
- * (all the addresses) once the last one has joined, and the rank connects to
- * its peers (ig_pg_init_ucx). Until the reply comes, RENDEZVOUS is sent
+ * The rank sends RENDEZVOUS {job, attempt, world, rank, address} to the
+ * coordinator over a ZeroMQ DEALER; the coordinator answers every rank with
+ * RENDEZVOUS_REPLY (all the addresses) once the last one has joined. What
+ * the address is depends on the job's device:
+ *  - CPU: the rank's UCX worker address (ig_pg_ucx_address); with the reply
+ *    the rank connects to its peers (ig_pg_init_ucx);
+ *  - CUDA: rank 0 sends a fresh NCCL unique id (ig_pg_nccl_unique_id), the
+ *    others the 4 bytes "nccl" (they have nothing to publish); with the reply
+ *    every rank creates the NCCL group from addresses[0] (ig_pg_init_nccl_id)
+ *    on its slot's GPU: IGNIS_SLOT, the GPU index the coordinator gave the
+ *    slot (else LOCAL_RANK). Every GPU stays visible to every rank (no
+ *    CUDA_VISIBLE_DEVICES per rank): NCCL's peer-to-peer paths between the
+ *    ranks' GPUs need to see the peers' devices.
+ * Until the reply comes, RENDEZVOUS is sent
  * again every RESEND_MS (the coordinator keeps the latest address of each
  * rank and answers a late repeat again), so a coordinator that restarted
  * meanwhile still hears every rank. Every wait is bounded: the whole
@@ -21,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ignis/cuda.h"
 #include "ignis/proto.h"
 #include "worker/trainer_impl.h"
 
@@ -28,6 +38,8 @@
 #include <zmq.h>
 
 enum { RESEND_MS = 2000 };
+/* What the ranks other than 0 of a CUDA job send as their address. */
+static const char NCCL_PLACEHOLDER[] = "nccl";
 #define DEFAULT_TIMEOUT_S 60.0
 
 static double mono_s(void) {
@@ -128,8 +140,9 @@ static ig_status exchange(ig_proto_client *c, const rdv *r, const char *address,
     return st;
 }
 
-/* The addresses of the reply, decoded, then the group. */
-static ig_status connect_group(const rdv *r, const json_t *reply, ig_pg **out) {
+/* The addresses of the reply, decoded, then the group: UCX, or NCCL on dev
+ * from rank 0's unique id. */
+static ig_status connect_group(const rdv *r, ig_device dev, const json_t *reply, ig_pg **out) {
     int world = (int)r->world;
     void **addrs = calloc((size_t)world, sizeof *addrs);
     size_t *lens = calloc((size_t)world, sizeof *lens);
@@ -140,28 +153,59 @@ static ig_status connect_group(const rdv *r, const json_t *reply, ig_pg **out) {
         if (!(addrs[i] = malloc(IG_PROTO_MAX_BLOB))) st = ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
         else st = ig_proto_b64_decode(s, strlen(s), addrs[i], IG_PROTO_MAX_BLOB, &lens[i]);
     }
-    if (st == IG_OK) st = ig_pg_init_ucx((int)r->rank, world, (const void *const *)addrs, lens, NULL, out);
+    if (st == IG_OK && dev.kind == IG_DEV_CUDA)
+        st = ig_pg_init_nccl_id((int)r->rank, world, addrs[0], lens[0], dev.index, NULL, out);
+    else if (st == IG_OK)
+        st = ig_pg_init_ucx((int)r->rank, world, (const void *const *)addrs, lens, NULL, out);
     for (int i = 0; addrs && i < world; i++) free(addrs[i]);
     free(addrs);
     free(lens);
     return st;
 }
 
-ig_status train_rendezvous(ig_device dev, ig_pg **out) {
+/* The GPU of this rank's slot (IGNIS_SLOT, else LOCAL_RANK, else 0). */
+static ig_status slot_gpu(ig_device *dev) {
+    const char *name = getenv("IGNIS_SLOT") ? "IGNIS_SLOT" : "LOCAL_RANK";
+    long long gpu = 0;
+    ig_status st = getenv(name) ? env_int(name, 0, 1023, &gpu) : IG_OK;
+    int count = ig_cuda_device_count();
+    if (st == IG_OK && gpu >= count)
+        st = ig_set_error(IG_ERR_NO_DEVICE, "rendezvous: %s=%lld: no such CUDA device (this rank sees %d)", name,
+                          gpu, count);
+    if (st == IG_OK) *dev = IG_CUDA((int)gpu);
+    return st;
+}
+
+/* This rank's address for RENDEZVOUS, base64 (malloc'd). */
+static ig_status own_address(const rdv *r, ig_device dev, char **address) {
+    void *blob = NULL;
+    size_t len = 0;
+    ig_status st;
+    if (dev.kind == IG_DEV_CUDA && r->rank != 0) {
+        blob = strdup(NCCL_PLACEHOLDER);
+        len = sizeof NCCL_PLACEHOLDER - 1;
+        st = blob ? IG_OK : ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    } else if (dev.kind == IG_DEV_CUDA) {
+        blob = malloc(IG_PROTO_MAX_BLOB);
+        st = blob ? ig_pg_nccl_unique_id(blob, IG_PROTO_MAX_BLOB, &len)
+                  : ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    } else {
+        st = ig_pg_ucx_address(&blob, &len);
+    }
+    *address = st == IG_OK ? ig_proto_b64_encode(blob, len) : NULL;
+    free(blob);
+    if (st == IG_OK && !*address) st = ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    return st;
+}
+
+ig_status train_rendezvous(ig_device *dev, ig_pg **out) {
     *out = NULL;
     rdv r;
     ig_status st = read_env(&r);
+    if (st == IG_OK && dev->kind == IG_DEV_CUDA) st = slot_gpu(dev);
     if (st != IG_OK || r.world == 1) return st;
-    if (dev.kind == IG_DEV_CUDA)
-        return ig_set_error(IG_ERR_UNSUPPORTED, "rendezvous: job %lld: %lld ranks on %s: ranks started by "
-                            "ignis worker train on CPU for now (their groups are UCX)", r.job, r.world,
-                            ig_device_name(dev));
-    void *blob = NULL;
-    size_t len = 0;
-    st = ig_pg_ucx_address(&blob, &len);
-    char *address = st == IG_OK ? ig_proto_b64_encode(blob, len) : NULL;
-    free(blob);
-    if (st == IG_OK && !address) st = ig_set_error(IG_ERR_NOMEM, "rendezvous: out of memory");
+    char *address = NULL;
+    st = own_address(&r, *dev, &address);
     void *ctx = st == IG_OK ? zmq_ctx_new() : NULL;
     ig_proto_client c = {0};
     if (st == IG_OK) st = ig_proto_client_open(ctx, r.coordinator, &c);
@@ -175,12 +219,12 @@ ig_status train_rendezvous(ig_device dev, ig_pg **out) {
     ig_proto_client_close(&c);
     if (ctx) zmq_ctx_term(ctx);
     free(address);
-    if (st == IG_OK) st = connect_group(&r, reply, out);
+    if (st == IG_OK) st = connect_group(&r, *dev, reply, out);
     json_decref(reply);
     return st;
 }
 #else
-ig_status train_rendezvous(ig_device dev, ig_pg **out) {
+ig_status train_rendezvous(ig_device *dev, ig_pg **out) {
     (void)dev;
     *out = NULL;
     return ig_set_error(IG_ERR_UNSUPPORTED, "rendezvous: this build of ignis has no ZeroMQ");

@@ -13,9 +13,10 @@
  * checkpoint, so --resume continues bit for bit at the same world size.
  *
  * Ranks started by `ignis worker` (IGNIS_COORDINATOR and IGNIS_JOB in the
- * environment) run the same way over a UCX group whose addresses the
- * coordinator relays (train_rendezvous.c); their checkpoints are written in
- * the foreground (a UCX group has no subgroup for a writer thread); a
+ * environment) run the same way over a group bootstrapped through the
+ * coordinator's rendezvous (train_rendezvous.c): UCX for CPU, NCCL for CUDA
+ * (each rank on its slot's GPU); their checkpoints are written in the
+ * foreground (these groups have no subgroup for a writer thread); a
  * restarted attempt (IGNIS_ATTEMPT > 1) resumes from the job's last
  * committed checkpoint, as --resume does. */
 #include <math.h>
@@ -103,7 +104,7 @@ static void sample_text(train_log *log, const ig_job_spec *spec, ig_model *m) {
 static ig_status join_group(train_run *r, ig_device *dev) {
     ig_status st;
     if (getenv("IGNIS_COORDINATOR") && getenv("IGNIS_JOB")) {
-        st = train_rendezvous(*dev, &r->pg);
+        st = train_rendezvous(dev, &r->pg);
     } else {
         ig_dist_env env;
         if (!ig_dist_env_detect(&env) || env.world <= 1) return IG_OK;

@@ -64,16 +64,18 @@ typedef struct train_run {
     ig_ddp *ddp;
     ig_dckpt_writer *writer; /* checkpoints are written in the background */
     int rank, world;
-    bool sync_ckpt;          /* the group has no subgroups (UCX): save in the foreground */
+    bool sync_ckpt;          /* the group has no subgroups (UCX, unique-id NCCL): save in the foreground */
 } train_run;
 
 /* ---- ranks started by `ignis worker` (worker/train_rendezvous.c) ---- */
 /* The group of this rank's job, from the environment the worker gives it
- * (IGNIS_COORDINATOR, IGNIS_JOB, IGNIS_ATTEMPT, RANK, WORLD_SIZE): the
- * addresses go through the coordinator's rendezvous, the group is UCX (CPU
- * tensors: IG_ERR_UNSUPPORTED for a CUDA dev). *out NULL for a world of 1.
- * Bounded by IGNIS_RENDEZVOUS_TIMEOUT seconds (default 60). */
-ig_status train_rendezvous(ig_device dev, ig_pg **out);
+ * (IGNIS_COORDINATOR, IGNIS_JOB, IGNIS_ATTEMPT, RANK, WORLD_SIZE, IGNIS_SLOT):
+ * the addresses go through the coordinator's rendezvous; the group is UCX for
+ * a CPU *dev, NCCL for a CUDA one, which becomes the slot's GPU (also for a
+ * world of 1). *out NULL for a world of 1. Bounded by
+ * IGNIS_RENDEZVOUS_TIMEOUT seconds (default 60), then the group's creation
+ * by its timeout. */
+ig_status train_rendezvous(ig_device *dev, ig_pg **out);
 
 /* ---- checkpoints (worker/train_ckpt.c) ---- */
 typedef struct train_state {

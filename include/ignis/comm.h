@@ -2,8 +2,10 @@
  *
  * A process group is a set of ranks that run collectives together. Backends:
  * MPI (CPU tensors; ranks started by mpirun / srun), NCCL (CUDA tensors;
- * its unique id bootstrapped through MPI) and UCX (CPU tensors; ranks started
- * by ignis workers, their addresses relayed: ig_pg_init_ucx). Every
+ * its unique id bootstrapped through MPI by ig_pg_init_world, or given by the
+ * caller to ig_pg_init_nccl_id: GPU ranks started by ignis workers, the id
+ * relayed by the coordinator) and UCX (CPU tensors; ranks started by ignis
+ * workers, their addresses relayed: ig_pg_init_ucx). Every
  * collective is issued on the group's communication thread, in the order
  * issued, so a call returns at once with a work handle and the caller goes on
  * (DDP overlaps backward with gradient all-reduces this way); with work ==
@@ -12,8 +14,9 @@
  * Timeouts: every wait that crosses processes has a deadline (the group's
  * timeout). When it passes, the group is aborted — pending and later work
  * fail with IG_ERR_TIMEOUT, and with MPI the whole job is torn down
- * (MPI_Abort) so that no rank is left hanging in a collective. A UCX group
- * only aborts itself (its ranks' supervisor ends the job).
+ * (MPI_Abort) so that no rank is left hanging in a collective. A UCX group,
+ * and an NCCL group from ig_pg_init_nccl_id, only abort themselves (their
+ * ranks' supervisor ends the job).
  *
  * Tensors must be contiguous, of the same dtype and element count on every
  * rank, and must not be touched until their work completes. Threads: one
@@ -87,6 +90,27 @@ ig_status ig_pg_ucx_address(void **blob, size_t *len);
  * no subgroups. */
 ig_status ig_pg_init_ucx(int rank, int world, const void *const *addrs, const size_t *lens,
                          const ig_pg_opts *opts, ig_pg **out);
+
+/* ---- NCCL groups from a unique id (ranks bootstrapped by their launcher) ----
+ * One rank calls ig_pg_nccl_unique_id and hands the id to every rank (the
+ * coordinator relays it); each then calls ig_pg_init_nccl_id with it. */
+
+/* A fresh NCCL unique id: *len bytes (128) written to out, which has room for
+ * cap (IG_ERR_INVALID when too small). IG_ERR_UNSUPPORTED without NCCL;
+ * IG_ERR_COMM when NCCL fails (its message). */
+ig_status ig_pg_nccl_unique_id(void *out, size_t cap, size_t *len);
+/* The group of `world` ranks that were given the same id (len bytes, from
+ * ig_pg_nccl_unique_id: IG_ERR_FORMAT for another length), this process
+ * being `rank` on CUDA device `device` (made the calling thread's current
+ * device; IG_ERR_NO_DEVICE when there is no such device). Collective:
+ * returns once every rank joined, or fails when the timeout passes first
+ * (IG_ERR_TIMEOUT) or NCCL fails (IG_ERR_COMM, NCCL's message). opts NULL:
+ * IG_PG_OPTS_INIT; its backend is taken as IG_BACKEND_NCCL, and a timeout
+ * never ends the process (no_abort_on_timeout is implied). There is no MPI
+ * underneath: CPU tensors take collectives and barriers (through a device
+ * copy), not send / recv; no subgroups (IG_ERR_UNSUPPORTED). */
+ig_status ig_pg_init_nccl_id(int rank, int world, const void *id, size_t len, int device,
+                            const ig_pg_opts *opts, ig_pg **out);
 
 /* A group of the listed ranks of parent (collective over parent: every rank
  * calls it; ranks not listed get *out = NULL). Its rank i is parent rank

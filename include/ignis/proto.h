@@ -36,6 +36,7 @@ extern "C" {
 #define IG_PROTO_MAX_WORLD 65536           /* ranks of one job */
 #define IG_PROTO_MAX_BLOB 8192             /* decoded bytes of an address blob */
 #define IG_PROTO_MAX_LOG_CHUNK (512u << 10) /* decoded bytes of one LOGS_REPLY */
+#define IG_PROTO_MAX_LOG_DATA (64u << 10)   /* decoded bytes of one LOG_DATA */
 #define IG_PROTO_MAX_PEER 255              /* bytes of a ZeroMQ routing id */
 
 /* The message types: one table generates the enum (wire values 1, 2, ... in
@@ -57,7 +58,9 @@ extern "C" {
     X(IG_MSG_RENDEZVOUS, "RENDEZVOUS")             /* rank -> coordinator */   \
     X(IG_MSG_RENDEZVOUS_REPLY, "RENDEZVOUS_REPLY") /* coordinator -> rank */   \
     X(IG_MSG_ERROR, "ERROR")                       /* either way */            \
-    X(IG_MSG_OK, "OK")                             /* either way */
+    X(IG_MSG_OK, "OK")                             /* either way */            \
+    X(IG_MSG_LOG_DATA, "LOG_DATA")                 /* worker -> coordinator */ \
+    X(IG_MSG_LOG_ACK, "LOG_ACK")                   /* coordinator -> worker */
 
 typedef enum ig_msg_type {
     IG_MSG_NONE = 0, /* never on the wire: "no type" (an unreadable header) */

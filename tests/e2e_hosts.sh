@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# tests/e2e_hosts.sh: `ignis run --hosts` through a real sshd. The test starts
+# its own sshd (openssh-server) on a free loopback port, with a host key and
+# an authorized client key made here by ssh-keygen, and points ignis at it
+# with IGNIS_SSH (port, identity, no known-hosts file). Then:
+#  1. `ignis run --hosts 127.0.0.1:2,localhost:2 JOB`: two workers over ssh
+#     run a 4-rank job that succeeds, each worker's work dir holding 2 rank
+#     logs, and its losses and final weights equal (1e-5) those of
+#     `mpirun -np 4 ignis train JOB`; nothing is left behind;
+#  2. `ignis run` killed -9 mid-job: its ssh processes die with it, the
+#     remote workers see the end of their stdin (--stop-on-eof) and abort
+#     their ranks: no worker or rank is left within 20 s;
+#  3. a host whose ssh fails (nothing listens on 127.0.0.2): exit 1 naming
+#     the worker on that host; a host that is not this machine, or a bad
+#     --hosts list: exit 2 with the reason, nothing started.
+# Skips (77) where sshd is not installed. Every wait is bounded; every process
+# started here is killed at exit.
+# Usage: e2e_hosts.sh IGNIS ST_COMPARE
+set -u
+IGNIS=$1 CMP=$2
+SSHD=/usr/sbin/sshd
+for p in "$SSHD" ssh ssh-keygen; do
+    command -v "$p" > /dev/null || { echo "$p not found (openssh-server, openssh-client): skipped"; exit 77; }
+done
+export OMP_NUM_THREADS=1 # passed on to the workers over ssh, like mpirun -x
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+work=$(mktemp -d)
+sshd_pid=
+cleanup() {
+    [ -n "$sshd_pid" ] && kill -TERM "$sshd_pid" 2> /dev/null
+    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # workers and ranks of this test
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+cd "$work"
+passed=0 failed=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
+wait_for() {
+    local end=$((SECONDS + $1)); shift
+    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ---- sshd on a free port, keys made here ----
+mkdir -p ssh /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f ssh/host_key && ssh-keygen -q -t ed25519 -N '' -f ssh/client_key \
+    && cp ssh/client_key.pub ssh/authorized_keys || { echo "FAILED: ssh-keygen"; exit 1; }
+port=$(free_port)
+cat > ssh/sshd_config <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/ssh/host_key
+PidFile $work/ssh/sshd.pid
+AuthorizedKeysFile $work/ssh/authorized_keys
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+CONF
+"$SSHD" -f "$work/ssh/sshd_config" -D -e 2> ssh/sshd.log &
+sshd_pid=$!
+export IGNIS_SSH="ssh -p $port -i $work/ssh/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+wait_for 10 $IGNIS_SSH -o BatchMode=yes -o ConnectTimeout=2 127.0.0.1 true \
+    || { cat ssh/sshd.log; echo "FAILED: sshd did not accept our key on port $port"; exit 1; }
+
+awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+spec() { # name steps
+    cat > "$1.json" <<JSON
+{"name": "$1",
+ "model": {"type": "gpt", "n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32},
+ "data": {"format": "text", "train": "corpus.txt"},
+ "train": {"batch_size": 8, "steps": $2},
+ "optimizer": {"name": "sgd", "lr": 3e-3, "momentum": 0.9},
+ "eval": {"batches": 1},
+ "log": {"interval": 1, "metrics": "$1/metrics.jsonl"},
+ "output": "$1/model.safetensors"}
+JSON
+}
+losses() { grep -o '"step": [0-9]*, "loss": [0-9.e+-]*' "$1" | awk '{ print $2, $4 }' | tr -d ,; }
+# same_losses A B: the same steps, each loss within 1e-5 (relative)
+same_losses() {
+    local a b
+    a=$(losses "$1") b=$(losses "$2")
+    [ -n "$a" ] && [ "$(echo "$a" | wc -l)" = "$(echo "$b" | wc -l)" ] && paste <(echo "$a") <(echo "$b") |
+        awk '{ d = $2 - $4; if (d < 0) d = -d; if ($1 != $3 || d > 1e-5 * ($4 < 0 ? -$4 : $4) + 1e-6) bad = 1 } END { exit bad }'
+}
+left() { pgrep -f "$work/$1" > /dev/null && { pgrep -fa "$work/$1"; return 0; }; return 1; }
+
+# ---- 1. a 4-rank job on two workers over ssh, == mpirun -np 4 ----
+spec job 10
+out=$(timeout -k 5 240 "$IGNIS" run --hosts 127.0.0.1:2,localhost:2 job.json --state "$work/run1" 2>&1); rc=$?
+check "run --hosts 127.0.0.1:2,localhost:2: exit 0 (rc $rc)" \
+    '[ $rc -eq 0 ] || { echo "$out"; cat run1/worker-*.log; tail -n 5 run1/work/*/job-1/attempt-*/rank-*.log; false; }'
+check "run --hosts: one attempt of 4 ranks succeeded" 'echo "$out" | grep -q "^job 1  succeeded  attempt 1 .*  4 ranks"'
+logs=$(for h in 127.0.0.1 localhost; do echo "$h: $(ls run1/work/$h/job-1/attempt-1 2> /dev/null | grep -c '^rank-[0-3]\.log$')"; done | tr '\n' ' ')
+check "run --hosts: 2 rank logs in each host's work dir ($logs)" '[ "$logs" = "127.0.0.1: 2 localhost: 2 " ]'
+check "run --hosts: the workers came over ssh with --stop-on-eof and stopped at the end" \
+    'grep -q "registered as worker" run1/worker-localhost.log && grep -q "end of stdin" run1/worker-localhost.log'
+check "run --hosts: nothing left" '! left run1'
+if command -v mpirun > /dev/null; then
+    spec mpi 10
+    timeout -k 5 240 mpirun -np 4 --bind-to none "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
+    check "run --hosts: the losses of mpirun -np 4 (1e-5)" 'same_losses job/metrics.jsonl mpi/metrics.jsonl'
+    if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "run --hosts: the final weights of mpirun -np 4: $out"
+    else bad "run --hosts: the final weights differ from mpirun -np 4: $out"; fi
+else
+    echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
+fi
+
+# ---- 2. ignis run killed -9: its workers and ranks go too ----
+spec long 100000000
+"$IGNIS" run --hosts 127.0.0.1:2,localhost:2 long.json --state "$work/run2" > run2.log 2>&1 &
+run=$! # no timeout(1) in between: the kill -9 must reach ignis run
+ranks() { [ "$(pgrep -fc "$work/run2/work/.*/job-1/attempt-1/job.json")" -ge 4 ]; }
+check "run --hosts: 4 ranks of the long job run" 'wait_for 60 ranks || { cat run2.log run2/worker-*.log; false; }'
+kill -9 $run
+wait $run 2> /dev/null
+t0=$SECONDS
+wait_for 20 eval "! left run2 > /dev/null"
+check "ignis run killed -9: no ssh, worker or rank left after $((SECONDS - t0)) s" '! left run2'
+
+# ---- 3. failures ----
+spec short 3
+err=$(timeout -k 5 60 "$IGNIS" run --hosts 127.0.0.1:1,127.0.0.2:1 short.json --state "$work/run3" 2>&1); rc=$?
+check "a host whose ssh fails: exit 1 naming it (rc $rc)" \
+    '[ $rc -eq 1 ] && echo "$err" | grep -q "^ignis run: the worker on 127.0.0.2 stopped: .*127.0.0.2" || { echo "$err"; false; }'
+check "a host whose ssh fails: nothing left" '! left run3'
+err=$("$IGNIS" run --hosts 127.0.0.1:1,ignis-no-such-host.example:1 short.json --state "$work/run4" 2>&1); rc=$?
+check "a host that is not this machine: exit 2, '$err'" \
+    '[ $rc -eq 2 ] && [[ $err == *"not this machine"*"CurveZMQ"* ]] && [ ! -e run4 ]'
+err=$("$IGNIS" run --hosts 127.0.0.1:two short.json --state "$work/run5" 2>&1); rc=$?
+check "--hosts 127.0.0.1:two: exit 2, '$err'" '[ $rc -eq 2 ] && [[ $err == *"number of slots"* ]] && [ ! -e run5 ]'
+
+echo "e2e_hosts: $passed passed, $failed failed"
+[ $failed -eq 0 ]
