@@ -5,7 +5,9 @@
  * scheduler and START_RANKS for what it placed; the scheduler also runs at
  * once after a SUBMIT and after a rank failure, so that placement and restart
  * wait for no tick) and SIGINT/SIGTERM for a clean stop. One coordinator
- * per state directory (an flock on DIR/lock).
+ * per state directory (an flock on DIR/lock). With a key (--key), auth.c
+ * makes the ROUTER a CurveZMQ server and answers ZeroMQ's ZAP requests on a
+ * socket watched like the ROUTER's; without one, loopback only.
  *
  * Invariants: the journal (coord.h) is the state; the daemon only adds what
  * need not survive it, per node (its ROUTER identity, last heartbeat, GPU
@@ -58,6 +60,7 @@ bool ig__coordd_local_endpoint(const char *e) {
 #include <uv.h>
 #include <zmq.h>
 
+#include "coordinator/auth.h"
 #include "coordinator/coord.h"
 #include "coordinator/logs.h"
 #include "ignis/job.h"
@@ -98,8 +101,9 @@ typedef struct coordd {
     ig__coord *c;
     ig__logstore *logs; /* STATE/logs: the ranks' output (logs.h) */
     void *zctx, *sock;
+    ig__auth *auth;     /* NULL: plaintext */
     uv_loop_t loop;
-    uv_poll_t poll;
+    uv_poll_t poll, auth_poll;
     uv_timer_t timer;
     uv_signal_t sigint, sigterm;
     double started;
@@ -755,12 +759,14 @@ static void drain(coordd *d) {
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) { drain(h->data); }
+static void on_auth_poll(uv_poll_t *h, int status, int events) { ig__auth_serve(h->data); }
 
 static void on_tick(uv_timer_t *h) {
     coordd *d = h->data;
     check_heartbeats(d);
     schedule(d);
     drain(d);
+    if (d->auth) ig__auth_serve(d->auth);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -770,6 +776,7 @@ static void on_signal(uv_signal_t *h, int signum) {
                          (uv_handle_t *)&d->sigterm};
     for (size_t i = 0; i < sizeof hs / sizeof *hs; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
+    if (d->auth && !uv_is_closing((uv_handle_t *)&d->auth_poll)) uv_close((uv_handle_t *)&d->auth_poll, NULL);
 }
 
 static ig_status open_socket(coordd *d) {
@@ -783,6 +790,10 @@ static ig_status open_socket(coordd *d) {
         zmq_setsockopt(d->sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
         return ig_set_error(IG_ERR_COMM, "coordinator: ZeroMQ socket: %s", zmq_strerror(errno));
+    /* before bind: CurveZMQ without a ZAP handler lets every key in */
+    ig_status st = IG_OK;
+    if (o->key_file) st = ig__auth_open(d->zctx, d->sock, o->key_file, o->authorized_keys, logf_, &d->auth);
+    if (st) return st;
     if (zmq_bind(d->sock, o->listen))
         return ig_set_error(IG_ERR_COMM, "coordinator: --listen %s: %s", o->listen, zmq_strerror(errno));
     size_t n = sizeof d->endpoint;
@@ -808,11 +819,10 @@ static ig_status lock_state(const char *dir, int *fd) {
 }
 
 ig_status ig__coordd_run(const ig__coordd_opts *o) {
-    if (!ig__coordd_local_endpoint(o->listen))
+    if (!o->key_file && !ig__coordd_local_endpoint(o->listen))
         return ig_set_error(IG_ERR_UNSUPPORTED,
-                            "coordinator: --listen %s: not a loopback address; without encryption the "
-                            "coordinator only listens on 127.0.0.1, localhost, [::1] or ipc:// (CurveZMQ "
-                            "comes later)", o->listen);
+                            "coordinator: --listen %s: not a loopback address; without --key (CurveZMQ) the "
+                            "coordinator only listens on 127.0.0.1, localhost, [::1] or ipc://", o->listen);
     if (!(o->heartbeat_timeout > 0))
         return ig_set_error(IG_ERR_INVALID, "coordinator: heartbeat timeout %g s: must be > 0",
                             o->heartbeat_timeout);
@@ -836,18 +846,25 @@ ig_status ig__coordd_run(const ig__coordd_opts *o) {
         d->poll.data = d->timer.data = d->sigint.data = d->sigterm.data = d;
         uv_poll_start(&d->poll, UV_READABLE, on_poll);
         uv_timer_start(&d->timer, on_tick, TICK_MS, TICK_MS);
+        if (d->auth) {
+            uv_poll_init(&d->loop, &d->auth_poll, ig__auth_fd(d->auth));
+            d->auth_poll.data = d->auth;
+            uv_poll_start(&d->auth_poll, UV_READABLE, on_auth_poll);
+        }
         uv_signal_start(&d->sigint, on_signal, SIGINT);
         uv_signal_start(&d->sigterm, on_signal, SIGTERM);
         int awaiting = 0;
         for (int64_t k = 0; k < d->c->njobs; k++) awaiting += d->c->jobs[k].awaiting;
-        logf_("listening on %s (journal %s: %lld jobs, %lld nodes, %d running jobs awaiting their workers)",
-              d->endpoint, d->c->path, (long long)d->c->njobs, (long long)d->c->nnodes, awaiting);
+        logf_("listening on %s (%s; journal %s: %lld jobs, %lld nodes, %d running jobs awaiting their "
+              "workers)", d->endpoint, d->auth ? ig__auth_summary(d->auth) : "plaintext", d->c->path,
+              (long long)d->c->njobs, (long long)d->c->nnodes, awaiting);
         drain(d);
         uv_run(&d->loop, UV_RUN_DEFAULT);
         uv_loop_close(&d->loop);
         logf_("stopped");
     }
     if (d->sock) zmq_close(d->sock);
+    ig__auth_close(d->auth);
     if (d->zctx) zmq_ctx_term(d->zctx);
     if (d->c) ig__coord_close(d->c);
     ig__logstore_close(d->logs);

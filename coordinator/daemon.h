@@ -10,13 +10,15 @@
 #include "ignis/status.h"
 
 typedef struct ig__coordd_opts {
-    const char *listen;       /* a ZeroMQ endpoint on loopback: tcp://127.0.0.1:PORT, ipc://PATH */
+    const char *listen;       /* a ZeroMQ endpoint: on loopback (tcp://127.0.0.1:PORT, ipc://...) unless key_file */
     const char *state_dir;    /* the journal's directory (created when missing) */
     double heartbeat_timeout; /* seconds a node may stay silent before it is failed (> 0) */
+    const char *key_file;        /* the coordinator's key pair: CurveZMQ (auth.h); NULL: plaintext */
+    const char *authorized_keys; /* the client keys let in; set iff key_file is */
 } ig__coordd_opts;
 
 /* Whether endpoint only listens on this host (loopback tcp, ipc): the only
- * places plaintext is allowed for now. */
+ * places plaintext is allowed. */
 bool ig__coordd_local_endpoint(const char *endpoint);
 
 /* Serves until SIGINT or SIGTERM: IG_OK then (every handle closed, memory

@@ -7,7 +7,9 @@
  * coordinator at ADDR", exit 1). A job spec is loaded and validated here
  * before anything is sent (a bad spec: exit 2, nothing submitted); it travels
  * as its JSON object with its input paths made absolute (they are relative to
- * the spec file, which the worker does not see) and its name filled in. */
+ * the spec file, which the worker does not see) and its name filled in. The
+ * socket's security comes from IGNIS_KEY and IGNIS_COORDINATOR_KEY
+ * (ig_proto_client_open); a refused key is its own message, not a timeout. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -58,20 +60,19 @@ int client_request(const char *addr, ig_msg_type type, const json_t *body, ig_ms
     fprintf(stderr, "ignis: %s: this build of ignis has no ZeroMQ\n", addr);
     return rc;
 #else
-    int zero = 0, one = 1;
-    void *ctx = zmq_ctx_new(), *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
-    if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
-        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one) || zmq_connect(sock, addr)) {
-        fprintf(stderr, "ignis: coordinator address %s: %s\n", addr, zmq_strerror(errno));
-        goto done;
-    }
+    ig_proto_client c;
     ig_proto_msg m = {0};
-    ig_status st = ig_proto_send(sock, NULL, 0, type, body, timeout_ms);
-    if (!st) st = ig_proto_recv(sock, false, timeout_ms, &m);
+    void *ctx = zmq_ctx_new();
+    ig_status st = ig_proto_client_open(ctx, addr, &c);
+    if (!st) st = ig_proto_client_wait(&c, ZMQ_POLLOUT, timeout_ms);
+    if (!st) st = ig_proto_send(c.sock, NULL, 0, type, body, 0);
+    if (!st) st = ig_proto_client_wait(&c, ZMQ_POLLIN, timeout_ms);
+    if (!st) st = ig_proto_recv(c.sock, false, 0, &m);
     if (st == IG_ERR_TIMEOUT)
-        fprintf(stderr, "ignis: no answer from the coordinator at %s within %d s\n", addr, timeout_ms / 1000);
+        fprintf(stderr, "ignis: no answer from the coordinator at %s within %d s%s%s\n", addr,
+                timeout_ms / 1000, c.failure[0] ? ": " : "", c.failure);
     else if (st)
-        fprintf(stderr, "ignis: %s: %s\n", addr, ig_last_error());
+        fprintf(stderr, "ignis: %s\n", ig_last_error());
     else if (m.type == IG_MSG_ERROR)
         fprintf(stderr, "ignis: %s\n", json_string_value(json_object_get(m.body, "message")));
     else if (m.type != want)
@@ -82,9 +83,8 @@ int client_request(const char *addr, ig_msg_type type, const json_t *body, ig_ms
         rc = 0;
     }
     ig_proto_msg_clear(&m);
-done:
-    if (sock) zmq_close(sock);
-    if (ctx) zmq_ctx_term(ctx);
+    ig_proto_client_close(&c);
+    zmq_ctx_term(ctx);
     return rc;
 #endif
 }

@@ -1,6 +1,9 @@
 /* launcher/cmd_worker.c: `ignis worker`, the node daemon (worker/daemon.h):
  * parses the options into wd_opts and runs the daemon until SIGINT/SIGTERM
  * (or, with --stop-on-eof, the end of stdin).
+ * --key and --coordinator-key are checked here and exported as IGNIS_KEY
+ * (an absolute path) and IGNIS_COORDINATOR_KEY (the Z85 key), which the
+ * daemon's socket and every rank's rendezvous read (ig_proto_client_open).
  * Exit status: 0 stopped by a signal (every rank aborted), 1 the daemon could
  * not run, 2 a usage error. */
 #include <errno.h>
@@ -70,12 +73,13 @@ int cmd_worker(int argc, char **argv) {
         {"gpus", required_argument, NULL, 'g'},        {"name", required_argument, NULL, 'N'},
         {"work-dir", required_argument, NULL, 'w'},    {"rank-command", required_argument, NULL, 'r'},
         {"grace", required_argument, NULL, 'G'},       {"stop-on-eof", no_argument, NULL, 'E'},
+        {"key", required_argument, NULL, 'k'},         {"coordinator-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     static int gpus[WD_MAX_GPUS];
     static char exe[PATH_MAX], cmd[4096];
     char *rank_argv[MAX_ARGS + 1] = {0};
     wd_opts o = {.cpus = -1, .gpus = gpus};
-    const char *rank_command = NULL;
+    const char *rank_command = NULL, *key = NULL, *coord_key = NULL;
     long v;
     double grace;
     char *end;
@@ -87,6 +91,8 @@ int cmd_worker(int argc, char **argv) {
         case 'N': o.node = optarg; break;
         case 'w': o.work_dir = optarg; break;
         case 'r': rank_command = optarg; break;
+        case 'k': key = optarg; break;
+        case 'K': coord_key = optarg; break;
         case 'E': o.stop_on_eof = true; break;
         case 'n':
             if (!parse_long(optarg, 0, 65536, &v))
@@ -110,6 +116,20 @@ int cmd_worker(int argc, char **argv) {
     }
     if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
     if (!o.coordinator) return usage("--coordinator ADDR is required");
+    if (!key != !coord_key)
+        return usage("%s needs %s too", key ? "--key" : "--coordinator-key",
+                     key ? "--coordinator-key" : "--key");
+    if (key) {
+        static char abs_key[PATH_MAX];
+        char z85[IG_PROTO_KEY_LEN + 1];
+        ig_proto_keypair kp;
+        if (ig_proto_keypair_load(key, &kp) || ig_proto_public_key(coord_key, "--coordinator-key", z85))
+            return fprintf(stderr, "ignis worker: %s\n", ig_last_error()), 2;
+        if (!realpath(key, abs_key))
+            return fprintf(stderr, "ignis worker: --key %s: %s\n", key, strerror(errno)), 2;
+        setenv("IGNIS_KEY", abs_key, 1);
+        setenv("IGNIS_COORDINATOR_KEY", z85, 1);
+    }
     uv_handle_type in = uv_guess_handle(0);
     if (o.stop_on_eof && in != UV_NAMED_PIPE && in != UV_TTY && in != UV_TCP)
         return usage("--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");

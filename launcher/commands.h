@@ -13,11 +13,23 @@
 #define COORDINATOR_HELP                                                                \
     "  coordinator       the head-node daemon: keeps the job queue and journal,\n"        \
     "                    places ranks on workers, restarts failed jobs\n"                 \
-    "    --listen ADDR       the address to serve, loopback only for now\n"               \
+    "    --listen ADDR       the address to serve: any with --key, else loopback only\n" \
     "                        (tcp://127.0.0.1:PORT, tcp://localhost:PORT, ipc://PATH)\n"  \
     "    --state DIR         the journal's directory: jobs survive a restart (required)\n" \
+    "    --key FILE          this coordinator's key pair (ignis keygen): CurveZMQ,\n"   \
+    "                        encrypted, only authorized client keys let in\n"          \
+    "    --authorized-keys FILE  the client public keys let in, one per line ('#'\n"   \
+    "                        comments); re-read when it changes (needs --key)\n"       \
     "    --heartbeat-timeout S  fail a node silent for S seconds (default 10)\n"
 int cmd_coordinator(int argc, char **argv);
+
+/* `ignis keygen` (cmd_keygen.c): a CurveZMQ key pair; its help text. */
+#define KEYGEN_HELP                                                                     \
+    "  keygen FILE       a CurveZMQ key pair for the control plane: FILE (secret,\n"  \
+    "                    mode 0600, for --key or IGNIS_KEY) and FILE.pub (the public\n" \
+    "                    key, for --authorized-keys or IGNIS_COORDINATOR_KEY)\n"      \
+    "    --force             overwrite FILE and FILE.pub if they exist\n"
+int cmd_keygen(int argc, char **argv);
 
 /* `ignis worker` (cmd_worker.c): the node daemon; its help text. */
 #define WORKER_HELP                                                                     \
@@ -34,7 +46,11 @@ int cmd_coordinator(int argc, char **argv);
     "                        is appended (default: this ignis, 'train')\n"              \
     "    --grace SECONDS     SIGTERM to SIGKILL on abort and exit (default 5)\n"           \
     "    --stop-on-eof       stop as on SIGTERM when stdin ends (how `ignis run\n"       \
-    "                        --hosts` stops the workers it starts over ssh)\n"
+    "                        --hosts` stops the workers it starts over ssh)\n"           \
+    "    --key FILE          this worker's key pair (CurveZMQ; its ranks use it too)\n" \
+    "    --coordinator-key KEY  the coordinator's public key: Z85 text or its .pub\n"  \
+    "                        file (with --key; default: $IGNIS_KEY and\n"             \
+    "                        $IGNIS_COORDINATOR_KEY)\n"
 int cmd_worker(int argc, char **argv);
 
 /* `ignis submit`, `ignis status`, `ignis cancel` (cmd_client.c): requests to a
@@ -45,7 +61,9 @@ int cmd_worker(int argc, char **argv);
     "    --ranks N           ranks to run (default: the job's range, else 1)\n"         \
     "    --min-ranks N       the fewest ranks it may run on (default: --ranks)\n"      \
     "    --max-ranks N       the most ranks it may run on (default: --ranks)\n"        \
-    "    --max-restarts N    new attempts after a failure (default 3)\n"
+    "    --max-restarts N    new attempts after a failure (default 3)\n"             \
+    "    (a CurveZMQ coordinator: IGNIS_KEY=this client's key pair file and\n"         \
+    "     IGNIS_COORDINATOR_KEY=its public key or .pub file, for every client)\n"
 #define STATUS_HELP                                                                     \
     "  status [JOB]      one line per job (state, attempt, ranks, step, loss)\n"       \
     "    --json              the coordinator's STATUS_REPLY as JSON\n"                  \

@@ -49,7 +49,7 @@ static const char HELP[] =
     "usage: ignis [--help] [--version] <command> [<args>]\n"
     "\n"
     "commands:\n" TRAIN_HELP SAMPLE_HELP EXPORT_HELP WORKER_HELP COORDINATOR_HELP
-    RUN_HELP SUBMIT_HELP STATUS_HELP CANCEL_HELP LOGS_HELP
+    KEYGEN_HELP RUN_HELP SUBMIT_HELP STATUS_HELP CANCEL_HELP LOGS_HELP
     "  help [COMMAND]    this help, or one command's\n"
     "\n"
     "exit status: 0 done, 1 the run failed, 2 usage error or invalid job spec\n"
@@ -96,6 +96,7 @@ static int help_for(const char *cmd) {
     else if (!strcmp(cmd, "export")) fputs("usage: ignis export CKPT OUT.safetensors\n" EXPORT_HELP, stdout);
     else if (!strcmp(cmd, "coordinator"))
         fputs("usage: ignis coordinator --listen ADDR --state DIR [options]\n" COORDINATOR_HELP, stdout);
+    else if (!strcmp(cmd, "keygen")) fputs("usage: ignis keygen FILE [--force]\n" KEYGEN_HELP, stdout);
     else if (!strcmp(cmd, "worker")) fputs("usage: ignis worker --coordinator ADDR [options]\n" WORKER_HELP, stdout);
     else if (!strcmp(cmd, "run"))
         fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP, stdout);
@@ -239,6 +240,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "export")) return cmd_export(sub_argc, sub_argv);
     if (!strcmp(cmd, "worker")) return cmd_worker(sub_argc, sub_argv);
     if (!strcmp(cmd, "coordinator")) return cmd_coordinator(sub_argc, sub_argv);
+    if (!strcmp(cmd, "keygen")) return cmd_keygen(sub_argc, sub_argv);
     if (!strcmp(cmd, "run")) return cmd_run(sub_argc, sub_argv);
     if (!strcmp(cmd, "submit")) return cmd_submit(sub_argc, sub_argv);
     if (!strcmp(cmd, "status")) return cmd_status(sub_argc, sub_argv);

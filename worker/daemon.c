@@ -17,7 +17,13 @@
  * Invariants: `running` lists exactly the ranks started and not yet exited;
  * `pending` holds the RANK_EXIT bodies not yet handed to ZeroMQ; the
  * heartbeat timer runs iff registered, the HELLO timer iff not (and not
- * stopping). */
+ * stopping).
+ *
+ * Security: the DEALER and its monitor come from ig_proto_client_open
+ * (IGNIS_KEY, IGNIS_COORDINATOR_KEY, which `ignis worker --key` sets and the
+ * ranks inherit). A failed handshake (a refused key...) is logged once until
+ * one succeeds; ZeroMQ does not retry a refused one, so the worker connects
+ * again every REFUSED_RETRY_MS: the key may be authorized meanwhile. */
 #define _GNU_SOURCE
 #include "worker/daemon.h"
 
@@ -49,8 +55,13 @@ ig_status wd_run(const wd_opts *opts) {
 #else
 #include <zmq.h>
 
+enum { REFUSED_RETRY_MS = 5000 };
+
 typedef struct wd {
     wd_opts o;
+    ig_proto_client client; /* sock and mon are its socket and monitor */
+    char refused[512];      /* the handshake failure logged last; "" after a success */
+    uint64_t retry_at;      /* uv_now when to connect again after a refusal; 0: none */
     char node[256];
     uv_loop_t loop;
     void *ctx, *sock, *mon;
@@ -113,6 +124,11 @@ static void send_hello(wd *w) {
 
 static void on_hello_timer(uv_timer_t *t) {
     wd *w = t->data;
+    if (w->retry_at && uv_now(&w->loop) >= w->retry_at) {
+        w->retry_at = 0;
+        zmq_disconnect(w->sock, w->o.coordinator);
+        zmq_connect(w->sock, w->o.coordinator);
+    }
     send_hello(w);
     pump(w);
 }
@@ -241,12 +257,19 @@ static bool make_dirs(char *path) {
     }
 }
 
+/* Where the ranks meet: START_RANKS' rendezvous address, unless the
+ * coordinator bound a wildcard (tcp://0.0.0.0:P): then the worker's own. */
+static const char *rendezvous_address(const wd *w, const char *rdv) {
+    bool wildcard = strstr(rdv, "://0.0.0.0:") || strstr(rdv, "://*:") || strstr(rdv, "://[::]:");
+    return wildcard ? w->o.coordinator : rdv;
+}
+
 static void start_ranks(wd *w, const json_t *b) {
     int64_t job = json_integer_value(json_object_get(b, "job"));
     int64_t attempt = json_integer_value(json_object_get(b, "attempt"));
     int world = (int)json_integer_value(json_object_get(b, "world"));
     const json_t *ranks = json_object_get(b, "ranks");
-    const char *rdv = json_string_value(json_object_get(b, "rendezvous"));
+    const char *rdv = rendezvous_address(w, json_string_value(json_object_get(b, "rendezvous")));
     int n = (int)json_array_size(ranks);
     char dir[PATH_MAX], spec_path[PATH_MAX + 16], log_path[PATH_MAX + 32], slot_env[32], omp_env[48];
     snprintf(dir, sizeof dir, "%s/job-%" PRId64 "/attempt-%" PRId64, w->o.work_dir, job, attempt);
@@ -358,27 +381,28 @@ static void on_sock(uv_poll_t *p, int status, int events) {
     pump(p->data);
 }
 
-/* The monitor's events: [u16 event, u32 value][endpoint]. */
+/* A failed handshake (its message in ig_last_error): logged once; when
+ * ZeroMQ gave up (fatal), connecting again later. */
+static void handshake_failed(wd *w, bool fatal) {
+    if (strcmp(w->refused, ig_last_error())) {
+        snprintf(w->refused, sizeof w->refused, "%s", ig_last_error());
+        wlog("%s%s", w->refused, fatal ? " (trying again every 5 s)" : "");
+    }
+    if (fatal) w->retry_at = uv_now(&w->loop) + REFUSED_RETRY_MS;
+}
+
 static void on_mon(uv_poll_t *p, int status, int events) {
     (void)status, (void)events;
     wd *w = p->data;
-    for (;;) {
-        int ev = 0;
-        size_t len = sizeof ev;
-        if (zmq_getsockopt(w->mon, ZMQ_EVENTS, &ev, &len) || !(ev & ZMQ_POLLIN)) break;
-        uint16_t event = 0;
-        zmq_msg_t part;
-        for (int more = 1, k = 0; more; k++) {
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, w->mon, ZMQ_DONTWAIT) < 0) more = 0;
-            else {
-                if (k == 0 && zmq_msg_size(&part) >= 2) memcpy(&event, zmq_msg_data(&part), 2);
-                more = zmq_msg_more(&part);
-            }
-            zmq_msg_close(&part);
-        }
+    int event, value;
+    bool fatal;
+    while (ig_proto_client_event(&w->client, &event, &value)) {
         if (event == ZMQ_EVENT_DISCONNECTED) unregister(w, "lost the coordinator");
-        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && !w->registered && !w->stopping) send_hello(w);
+        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            w->refused[0] = 0;
+            if (!w->registered && !w->stopping) send_hello(w);
+        } else if (ig_proto_client_failure(&w->client, event, value, &fatal))
+            handshake_failed(w, fatal);
     }
     pump(w);
 }
@@ -451,23 +475,16 @@ ig_status wd_run(const wd_opts *opts) {
     }
 
     w->ctx = zmq_ctx_new();
-    w->sock = zmq_socket(w->ctx, ZMQ_DEALER);
-    w->mon = zmq_socket(w->ctx, ZMQ_PAIR);
-    int one = 1, zero = 0, ivl = 1000, timeout = 5000;
-    char mon_addr[64];
-    snprintf(mon_addr, sizeof mon_addr, "inproc://ignis-worker-monitor-%p", (void *)w);
-    zmq_setsockopt(w->sock, ZMQ_IMMEDIATE, &one, sizeof one);
-    zmq_setsockopt(w->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(w->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(w->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
-    zmq_setsockopt(w->mon, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_socket_monitor(w->sock, mon_addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) ||
-        zmq_connect(w->mon, mon_addr) || zmq_connect(w->sock, w->o.coordinator)) {
-        st = ig_set_error(IG_ERR_COMM, "worker: cannot connect to the coordinator at '%s': %s",
-                          w->o.coordinator, zmq_strerror(errno));
+    if ((st = ig_proto_client_open(w->ctx, w->o.coordinator, &w->client))) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", ig_last_error());
+        st = ig_set_error(st, "worker: %s", why);
         goto out_zmq;
     }
-    wlog("node %s (%d CPUs, %d GPUs): connecting to %s", w->node, w->o.cpus, w->o.n_gpus, w->o.coordinator);
+    w->sock = w->client.sock;
+    w->mon = w->client.monitor;
+    wlog("node %s (%d CPUs, %d GPUs): connecting to %s (%s)", w->node, w->o.cpus, w->o.n_gpus,
+         w->o.coordinator, w->client.key_file[0] ? "CurveZMQ" : "plaintext");
 
     uv_poll_init(&w->loop, &w->sock_poll, zfd(w->sock));
     uv_poll_init(&w->loop, &w->mon_poll, zfd(w->mon));
@@ -506,9 +523,7 @@ ig_status wd_run(const wd_opts *opts) {
     int linger = 1000; /* the last RANK_EXITs get a second to leave */
     zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
 out_zmq:
-    zmq_socket_monitor(w->sock, NULL, 0);
-    zmq_close(w->mon);
-    zmq_close(w->sock);
+    ig_proto_client_close(&w->client);
     zmq_ctx_term(w->ctx);
     sup_free(w->sup);
 out_loop:

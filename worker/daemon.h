@@ -7,7 +7,9 @@
  * ROUTER. HELLO is sent (again every second) until a HELLO_ACK comes; then a
  * HEARTBEAT every heartbeat_ms (HELLO_ACK's, default 1000) listing the
  * running ranks. START_RANKS writes WORK_DIR/job-J/attempt-A/job.json and
- * starts one rank per entry, logging to rank-R.log next to it, with
+ * starts one rank per entry, logging to rank-R.log next to it (their
+ * rendezvous address: START_RANKS', or the worker's own --coordinator when
+ * the coordinator bound a wildcard like tcp://0.0.0.0:P), with
  * IGNIS_SLOT and OMP_NUM_THREADS = cores / slots (unless the worker's own
  * environment sets OMP_NUM_THREADS); ABORT aborts
  * the ranks of that job attempt (SIGTERM, SIGKILL after the grace); every

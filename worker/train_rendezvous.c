@@ -20,9 +20,12 @@
  * meanwhile still hears every rank. Every wait is bounded: the whole
  * rendezvous by IGNIS_RENDEZVOUS_TIMEOUT seconds (default 60). An ERROR
  * reply (an unknown job, a stale attempt, a world that does not match) ends
- * it at once, naming the coordinator's reason; other messages, and replies
+ * it at once, naming the coordinator's reason, and so does a refused
+ * handshake (the worker's CurveZMQ key, inherited through IGNIS_KEY and
+ * IGNIS_COORDINATOR_KEY: ig_proto_client_open); other messages, and replies
  * about another job or attempt, are ignored. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,7 +95,7 @@ static bool is_ours(const rdv *r, const json_t *b) {
 }
 
 /* Sends RENDEZVOUS until the coordinator answers; *reply: its addresses. */
-static ig_status exchange(void *sock, const rdv *r, const char *address, json_t **reply) {
+static ig_status exchange(ig_proto_client *c, const rdv *r, const char *address, json_t **reply) {
     json_t *req = json_pack("{s:I, s:I, s:I, s:I, s:s}", "job", (json_int_t)r->job, "attempt",
                             (json_int_t)r->attempt, "world", (json_int_t)r->world, "rank",
                             (json_int_t)r->rank, "address", address);
@@ -103,11 +106,13 @@ static ig_status exchange(void *sock, const rdv *r, const char *address, json_t 
         double round = mono_s() + RESEND_MS * 1e-3;
         if (round > deadline) round = deadline;
         /* ZMQ_IMMEDIATE: while not connected the send times out, and we try again */
-        st = ig_proto_send(sock, NULL, 0, IG_MSG_RENDEZVOUS, req, (int)((round - mono_s()) * 1e3) + 1);
+        st = ig_proto_client_wait(c, ZMQ_POLLOUT, (int)((round - mono_s()) * 1e3) + 1);
+        if (st == IG_OK) st = ig_proto_send(c->sock, NULL, 0, IG_MSG_RENDEZVOUS, req, 0);
         if (st != IG_OK && st != IG_ERR_TIMEOUT) break;
         for (double left; (left = round - mono_s()) > 0;) {
             ig_proto_msg m = {0};
-            st = ig_proto_recv(sock, false, (int)(left * 1e3) + 1, &m);
+            st = ig_proto_client_wait(c, ZMQ_POLLIN, (int)(left * 1e3) + 1);
+            if (st == IG_OK) st = ig_proto_recv(c->sock, false, 0, &m);
             if (st == IG_OK && m.type == IG_MSG_ERROR) {
                 st = ig_set_error(IG_ERR_STATE, "rendezvous with %s: job %lld attempt %lld rank %lld: %s: %s",
                                   r->coordinator, r->job, r->attempt, r->rank,
@@ -129,8 +134,9 @@ static ig_status exchange(void *sock, const rdv *r, const char *address, json_t 
     if (st == IG_ERR_TIMEOUT)
         st = ig_set_error(IG_ERR_TIMEOUT,
                           "rendezvous with %s: job %lld attempt %lld rank %lld: no reply within %g s "
-                          "(the coordinator is away, or not all %lld ranks joined)",
-                          r->coordinator, r->job, r->attempt, r->rank, r->timeout_s, r->world);
+                          "(the coordinator is away, or not all %lld ranks joined)%s%s",
+                          r->coordinator, r->job, r->attempt, r->rank, r->timeout_s, r->world,
+                          c->failure[0] ? "; " : "", c->failure);
     return st;
 }
 
@@ -201,16 +207,16 @@ ig_status train_rendezvous(ig_device *dev, ig_pg **out) {
     char *address = NULL;
     st = own_address(&r, *dev, &address);
     void *ctx = st == IG_OK ? zmq_ctx_new() : NULL;
-    void *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
-    int zero = 0, one = 1;
-    if (st == IG_OK && (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
-                        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one) ||
-                        zmq_connect(sock, r.coordinator)))
-        st = ig_set_error(IG_ERR_COMM, "rendezvous: cannot connect to IGNIS_COORDINATOR=%s: %s", r.coordinator,
-                          zmq_strerror(zmq_errno()));
+    ig_proto_client c = {0};
+    if (st == IG_OK) st = ig_proto_client_open(ctx, r.coordinator, &c);
+    if (st != IG_OK && ctx) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", ig_last_error());
+        st = ig_set_error(st, "rendezvous: %s", why);
+    }
     json_t *reply = NULL;
-    if (st == IG_OK) st = exchange(sock, &r, address, &reply);
-    if (sock) zmq_close(sock);
+    if (st == IG_OK) st = exchange(&c, &r, address, &reply);
+    ig_proto_client_close(&c);
     if (ctx) zmq_ctx_term(ctx);
     free(address);
     if (st == IG_OK) st = connect_group(&r, *dev, reply, out);

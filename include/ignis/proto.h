@@ -141,6 +141,71 @@ ig_status ig_proto_recv(void *sock, bool router, int timeout_ms, ig_proto_msg *o
 ig_status ig_proto_reply_error(void *sock, const ig_proto_msg *req, ig_status code,
                                const char *message, int timeout_ms);
 
+
+/* ---- Security: CurveZMQ (docs/protocol.md "Security") ----
+ * Keys (coordinator/keys.c) are Z85 text, IG_PROTO_KEY_LEN characters. A key
+ * pair file is JSON {"public": KEY, "secret": KEY} readable by its owner only
+ * (mode 0600); FILE.pub next to it holds the public key on one line. */
+#define IG_PROTO_KEY_LEN 40
+
+typedef struct ig_proto_keypair {
+    char public_key[IG_PROTO_KEY_LEN + 1];
+    char secret_key[IG_PROTO_KEY_LEN + 1];
+} ig_proto_keypair;
+
+/* Whether s is one Z85-encoded CurveZMQ key (40 characters of the Z85 alphabet). */
+bool ig_proto_key_is_z85(const char *s);
+/* A new key pair (libzmq's zmq_curve_keypair). */
+ig_status ig_proto_keypair_generate(ig_proto_keypair *out);
+/* Writes path (mode 0600) and path.pub (mode 0644), each atomically (a
+ * temporary file renamed); IG_ERR_STATE, nothing written, when either exists
+ * and !overwrite. */
+ig_status ig_proto_keypair_save(const char *path, const ig_proto_keypair *kp, bool overwrite);
+/* Loads a key pair file: IG_ERR_IO (unreadable), IG_ERR_INVALID (readable by
+ * group or others, as ssh refuses), IG_ERR_FORMAT (bad JSON, a field that is
+ * no Z85 key, a public key that is not the secret key's), each naming the
+ * file and the field. */
+ig_status ig_proto_keypair_load(const char *path, ig_proto_keypair *out);
+/* A public key given as its Z85 text or as the path of a file holding it on
+ * its first line (a .pub file); what names the source in messages
+ * ("IGNIS_COORDINATOR_KEY", "--coordinator-key"). */
+ig_status ig_proto_public_key(const char *key_or_path, const char *what, char out[IG_PROTO_KEY_LEN + 1]);
+
+/* A client of the coordinator (coordinator/client.c): every DEALER that talks
+ * to it (the CLI, workers, ranks) is opened here, so all get the same
+ * security from the environment: IGNIS_KEY = this client's key pair file,
+ * IGNIS_COORDINATOR_KEY = the coordinator's public key (Z85 text or a .pub
+ * file). Both unset (or empty): plaintext; one without the other: an error
+ * naming the missing one. */
+typedef struct ig_proto_client {
+    void *sock;          /* the DEALER: ZMQ_LINGER 0, ZMQ_IMMEDIATE, ZMTP heartbeats (1 s, 5 s) */
+    void *monitor;       /* a PAIR receiving sock's events: handshake succeeded/failed, disconnected */
+    char address[256];   /* the coordinator's */
+    char key_file[1024]; /* IGNIS_KEY; "" when plaintext */
+    char failure[512];   /* the last handshake failure that ZeroMQ retries by itself ("" when none) */
+} ig_proto_client;
+
+/* Creates the DEALER in the ZeroMQ context ctx with the environment's
+ * security and its monitor, and connects it to address. IG_ERR_FORMAT /
+ * IG_ERR_IO / IG_ERR_INVALID for bad keys or variables, IG_ERR_COMM when
+ * ZeroMQ refuses; *c is then closed already. */
+ig_status ig_proto_client_open(void *ctx, const char *address, ig_proto_client *c);
+/* The next event of c's monitor without waiting: true with the ZMQ_EVENT_*
+ * and its value, false when none is pending. */
+bool ig_proto_client_event(ig_proto_client *c, int *event, int *value);
+/* What a monitor event means for the client: IG_OK for events that are no
+ * failure; IG_ERR_COMM with a one-line message for a handshake failure
+ * (refused key, a plaintext client of a CurveZMQ coordinator or the reverse,
+ * a coordinator key that does not match). *fatal: ZeroMQ will not retry
+ * (the coordinator refused), as opposed to a failure it retries. */
+ig_status ig_proto_client_failure(ig_proto_client *c, int event, int value, bool *fatal);
+/* Waits at most timeout_ms until c->sock is ready for events (ZMQ_POLLIN,
+ * ZMQ_POLLOUT), watching the monitor: IG_ERR_COMM at once when the
+ * coordinator refused the handshake, IG_ERR_TIMEOUT when the time passed
+ * (c->failure then tells of a handshake that failed meanwhile). */
+ig_status ig_proto_client_wait(ig_proto_client *c, short events, int timeout_ms);
+void ig_proto_client_close(ig_proto_client *c);
+
 #ifdef __cplusplus
 }
 #endif
