@@ -1,10 +1,10 @@
 /* launcher/cmd_run.c: `ignis run (--local N | --hosts H:N,... | --slurm) JOB
  * [--state DIR]`: a coordinator and workers for one job. It starts a
- * coordinator (a child process of this same binary, on a free loopback port)
- * and the workers (launcher/run_workers.h: one here, one per host over ssh,
- * or one per node of a Slurm allocation with srun), submits JOB on all their
- * slots, follows it with STATUS (one line whenever its state, attempt or
- * step changes) and exits with its result: 0 succeeded, 1 failed or
+ * coordinator (a child process of this same binary, on a free port) and the
+ * workers (launcher/run_workers.h: one here, one per host over ssh, or one
+ * per node of a Slurm allocation with srun), submits JOB on all their slots,
+ * follows it with STATUS (one line whenever its state or attempt changes)
+ * while relaying rank 0's output (run_logs.c), and exits with its result: 0 succeeded, 1 failed or
  * cancelled (with the reason), 2 a usage error or a bad spec (nothing
  * started).
  *
@@ -19,10 +19,12 @@
  * DIR: coordinator.log, worker.log or worker-HOST.log, work/job-J/attempt-A/
  * rank-R.log (--local) or work/HOST/job-J/... (--hosts, --slurm).
  *
- * The coordinator is plaintext on loopback until `ignis run` sets up its
- * CurveZMQ keys: every host must be this machine for now. Its argv
+ * Hosts that are all this machine: the coordinator is plaintext on
+ * 127.0.0.1. Otherwise CurveZMQ (make_keys): the coordinator on every
+ * interface with its key and the authorized workers' key, which each
+ * launcher copies to its hosts (run_ctx.key_file). Its argv
  * (coordinator_argv) and the workers' environment (worker_env) are each
- * built in one place, where the keys will go. */
+ * built in one place. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +45,7 @@
 #include "launcher/commands.h"
 #include "launcher/run_workers.h"
 
-enum { POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
+enum { LOG_DRAIN_S = 10, POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
 
 extern char **environ;
 
@@ -85,13 +87,47 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-/* The coordinator's command line (its keys will be added here). */
-static char **coordinator_argv(const char *exe, const char *addr, const char *state_dir) {
-    static char *argv[8];
-    char *const a[] = {(char *)exe, "coordinator", "--listen", (char *)addr, "--state", (char *)state_dir,
-                       NULL};
+/* The coordinator's command line; keys (a key pair file and the authorized
+ * keys) NULL: plaintext (it then listens on loopback only). */
+static char **coordinator_argv(const char *exe, const char *listen, const char *state_dir, const char *key,
+                               const char *authorized) {
+    static char *argv[12];
+    char *const a[] = {(char *)exe, "coordinator", "--listen", (char *)listen, "--state", (char *)state_dir,
+                       "--key", (char *)key, "--authorized-keys", (char *)authorized, NULL};
     memcpy(argv, a, sizeof a);
+    if (!key) argv[6] = NULL;
     return argv;
+}
+
+void run_worker_key_path(const run_ctx *c, const char *node, char *out, size_t size) {
+    snprintf(out, size, "%s/keys/worker-%s.key", c->state, node);
+}
+
+/* CurveZMQ for a run over other hosts: in STATE/keys (mode 0700) the
+ * coordinator's key pair, one key pair for the workers and this process
+ * (each worker gets a copy on its host), and authorized_keys listing the
+ * latter; this process's own requests then use it (IGNIS_KEY,
+ * IGNIS_COORDINATOR_KEY). 0, or 1 with the reason printed. */
+static int make_keys(const char *state, char *coord_key, char *client_key, char *authorized, size_t size,
+                     char coord_public[IG_PROTO_KEY_LEN + 1]) {
+    char dir[PATH_MAX + 8];
+    ig_proto_keypair coord, client;
+    snprintf(dir, sizeof dir, "%s/keys", state);
+    snprintf(coord_key, size, "%s/coordinator.key", dir);
+    snprintf(client_key, size, "%s/client.key", dir);
+    snprintf(authorized, size, "%s/authorized_keys", dir);
+    FILE *f = NULL;
+    if ((mkdir(dir, 0700) && errno != EEXIST) || ig_proto_keypair_generate(&coord) ||
+        ig_proto_keypair_generate(&client) || ig_proto_keypair_save(coord_key, &coord, true) ||
+        ig_proto_keypair_save(client_key, &client, true) || !(f = fopen(authorized, "w")) ||
+        fprintf(f, "# the workers of this ignis run\n%s\n", client.public_key) < 0 || fclose(f)) {
+        fprintf(stderr, "ignis run: keys in %s: %s\n", dir, errno ? strerror(errno) : ig_last_error());
+        return 1;
+    }
+    snprintf(coord_public, IG_PROTO_KEY_LEN + 1, "%s", coord.public_key);
+    setenv("IGNIS_KEY", client_key, 1);
+    setenv("IGNIS_COORDINATOR_KEY", coord.public_key, 1);
+    return 0;
 }
 
 /* What every worker gets on top of its own environment, from ours, as
@@ -108,16 +144,18 @@ static char **worker_env(void) {
     env[n++] = "NCCL_NVLS_ENABLE=0";
     for (char **e = environ; *e; e++)
         for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
-            if (!strncmp(*e, pass[i], strlen(pass[i])) && strncmp(*e, "NCCL_NVLS_ENABLE=", 17)) {
+            if (!strncmp(*e, pass[i], strlen(pass[i])) && strncmp(*e, "NCCL_NVLS_ENABLE=", 17) &&
+                strncmp(*e, "IGNIS_KEY=", 10) && strncmp(*e, "IGNIS_COORDINATOR_KEY=", 22)) {
                 env[n++] = *e;
                 break;
             }
     return env;
 }
 
-/* Where the workers go (w->via, w->nodes) and the world size, from the
- * options: 0, or 2 with the reason printed. */
-static int plan_workers(long local, const char *hosts, bool slurm, run_workers *w, int *world) {
+/* Where the workers go (w->via, w->nodes), the world size, and whether a
+ * node is not this machine (*remote: the coordinator then needs keys), from
+ * the options: 0, or 2 with the reason printed. */
+static int plan_workers(long local, const char *hosts, bool slurm, run_workers *w, int *world, bool *remote) {
     char err[512], self[256] = "";
     if (!!local + !!hosts + slurm != 1) return usage("give one of --local N, --hosts H:N,... or --slurm");
     if (local) {
@@ -137,20 +175,11 @@ static int plan_workers(long local, const char *hosts, bool slurm, run_workers *
         if (rc) return rc;
     }
     gethostname(self, sizeof self - 1);
-    for (int i = 0; i < w->n; i++)
-        if (!run_is_loopback(w->nodes[i].name, self)) {
-            fprintf(stderr,
-                    "ignis run: %s: '%s' is not this machine; workers on other hosts need the coordinator's "
-                    "CurveZMQ keys, which ignis run does not set up yet (for now: 127.x, localhost, %s)\n",
-                    w->via->mode, w->nodes[i].name, self);
-            return 2;
-        }
+    for (int i = 0; i < w->n; i++) *remote |= !run_is_loopback(w->nodes[i].name, self);
     return 0;
 }
 
-/* client_request with SIGINT and SIGTERM held back (they would cut its waits
- * short); they are handled after it, within its timeout. */
-static int request(const char *addr, ig_msg_type type, const json_t *body, ig_msg_type want, int timeout_ms,
+int run_request(const char *addr, ig_msg_type type, const json_t *body, ig_msg_type want, int timeout_ms,
                    json_t **reply) {
     sigset_t block, old;
     sigemptyset(&block);
@@ -166,7 +195,9 @@ static int request(const char *addr, ig_msg_type type, const json_t *body, ig_ms
 static int follow(const char *addr, long long id, run_proc *coord, run_workers *w) {
     json_t *req = json_pack("{s:I}", "job", (json_int_t)id), *reply, *ok;
     char seen[64] = "";
-    long long seen_attempt = -1, seen_step = -1;
+    long long seen_attempt = -1;
+    run_logs logs = {.job = id};
+    bool started = false;
     bool cancel_sent = false;
     double give_up = 0;
     int rc = 1;
@@ -179,7 +210,7 @@ static int follow(const char *addr, long long id, run_proc *coord, run_workers *
             cancel_sent = true;
             give_up = now_s() + CANCEL_WAIT_S;
             fprintf(stderr, "ignis run: interrupted: cancelling job %lld (again to stop at once)\n", id);
-            if (!request(addr, IG_MSG_CANCEL, req, IG_MSG_OK, CLIENT_TIMEOUT_MS, &ok)) json_decref(ok);
+            if (!run_request(addr, IG_MSG_CANCEL, req, IG_MSG_OK, CLIENT_TIMEOUT_MS, &ok)) json_decref(ok);
         }
         if (cancel_sent && now_s() > give_up) {
             fprintf(stderr, "ignis run: job %lld did not end within %d s of the cancel\n", id, CANCEL_WAIT_S);
@@ -190,7 +221,7 @@ static int follow(const char *addr, long long id, run_proc *coord, run_workers *
             break;
         }
         if (run_workers_dead(w) >= 0) break;
-        if (request(addr, IG_MSG_STATUS, req, IG_MSG_STATUS_REPLY, CLIENT_TIMEOUT_MS, &reply)) break;
+        if (run_request(addr, IG_MSG_STATUS, req, IG_MSG_STATUS_REPLY, CLIENT_TIMEOUT_MS, &reply)) break;
         json_t *j = json_array_get(json_object_get(reply, "jobs"), 0);
         const char *state = json_string_value(json_object_get(j, "state"));
         if (!state) {
@@ -199,15 +230,18 @@ static int follow(const char *addr, long long id, run_proc *coord, run_workers *
             break;
         }
         long long attempt = json_integer_value(json_object_get(j, "attempt"));
-        json_t *step = json_object_get(j, "step");
-        long long s = step ? json_integer_value(step) : -1;
-        if (strcmp(state, seen) || attempt != seen_attempt || s != seen_step) {
+        bool done = !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+        started |= !strcmp(state, "running") || !strcmp(state, "succeeded") || !strcmp(state, "restarting");
+        if (started) { /* rank 0's output; at the end, all of it (bounded) */
+            for (double end = now_s() + (done ? LOG_DRAIN_S : 0); !run_logs_poll(&logs, addr) && now_s() < end;)
+                sleep_ms(POLL_MS / 2);
+        }
+        if (strcmp(state, seen) || attempt != seen_attempt) {
             client_print_job(stdout, j);
             fflush(stdout);
         }
         snprintf(seen, sizeof seen, "%s", state);
-        seen_attempt = attempt, seen_step = s;
-        bool done = !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+        seen_attempt = attempt;
         const char *reason = json_string_value(json_object_get(j, "reason"));
         if (done && !strcmp(state, "succeeded")) rc = 0;
         else if (done) fprintf(stderr, "ignis: job %lld %s: %s\n", id, state, reason ? reason : "no reason given");
@@ -224,10 +258,11 @@ int cmd_run(int argc, char **argv) {
                                          {"hosts", required_argument, NULL, 'H'},
                                          {"slurm", no_argument, NULL, 'S'},
                                          {"state", required_argument, NULL, 's'},
+                                         {"coordinator-host", required_argument, NULL, 'C'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *state_opt = NULL, *hosts = NULL;
-    bool slurm = false;
+    const char *state_opt = NULL, *hosts = NULL, *head = NULL;
+    bool slurm = false, remote = false;
     long local = 0;
     char *end;
     int c, world = 0;
@@ -244,6 +279,7 @@ int cmd_run(int argc, char **argv) {
         case 'H': hosts = optarg; break;
         case 'S': slurm = true; break;
         case 's': state_opt = optarg; break;
+        case 'C': head = optarg; break;
         case 'h':
             fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP,
                   stdout);
@@ -257,11 +293,13 @@ int cmd_run(int argc, char **argv) {
     if (!w) return fputs("ignis run: out of memory\n", stderr), 1;
     for (int i = 0; i < RUN_MAX_NODES; i++) w->procs[i].stdin_fd = -1;
     json_t *spec = NULL;
-    int rc = plan_workers(local, hosts, slurm, w, &world);
+    int rc = plan_workers(local, hosts, slurm, w, &world, &remote);
     if (!rc) rc = client_load_spec(argv[optind], &spec);
     if (rc) return free(w), rc;
 
-    char exe[PATH_MAX], cwd[PATH_MAX], state[PATH_MAX], addr[64], coord_dir[PATH_MAX + 16];
+    char exe[PATH_MAX], cwd[PATH_MAX], state[PATH_MAX], addr[64], listen[64], worker_addr[RUN_NAME_MAX + 32],
+        coord_dir[PATH_MAX + 16], key[PATH_MAX + 64], client_key[PATH_MAX + 64], authorized[PATH_MAX + 64],
+        coord_public[IG_PROTO_KEY_LEN + 1], self[RUN_NAME_MAX] = "localhost";
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     const char *tmp = getenv("TMPDIR");
     snprintf(state, sizeof state, "%s/ignis-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -275,14 +313,27 @@ int cmd_run(int argc, char **argv) {
     }
     exe[n] = 0;
     if (state_opt && !realpath(state_opt, state)) snprintf(state, sizeof state, "%s", state_opt);
+    /* Workers on other hosts: CurveZMQ, the coordinator on every interface,
+     * reached at --coordinator-host (default: this host's name). Else
+     * plaintext on loopback (keys left in the environment would not fit). */
+    if (remote && make_keys(state, key, client_key, authorized, sizeof key, coord_public)) {
+        json_decref(spec);
+        free(w);
+        return 1;
+    }
+    if (!remote) unsetenv("IGNIS_KEY"), unsetenv("IGNIS_COORDINATOR_KEY");
+    gethostname(self, sizeof self - 1);
     int port = free_port();
     snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
+    snprintf(listen, sizeof listen, "tcp://%s:%d", remote ? "0.0.0.0" : "127.0.0.1", port);
+    snprintf(worker_addr, sizeof worker_addr, "tcp://%s:%d", remote ? head ? head : self : "127.0.0.1", port);
     snprintf(coord_dir, sizeof coord_dir, "%s/coordinator", state);
     run_proc coord = {.what = "the coordinator", .stdin_fd = -1};
     snprintf(coord.log, sizeof coord.log, "%s/coordinator.log", state);
     char **env = worker_env();
-    run_ctx ctx = {.exe = exe, .coordinator = addr, .cwd = cwd, .state = state, .env = env,
-                   .grace_s = WORKER_GRACE_S};
+    run_ctx ctx = {.exe = exe, .coordinator = worker_addr, .cwd = cwd, .state = state, .env = env,
+                   .grace_s = WORKER_GRACE_S, .key_file = remote ? client_key : NULL,
+                   .coordinator_key = remote ? coord_public : NULL};
 
     struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
     sigemptyset(&sa.sa_mask);
@@ -291,12 +342,13 @@ int cmd_run(int argc, char **argv) {
     interrupts = 0;
     rc = 1;
     json_t *body = json_pack("{s:o, s:i}", "spec", spec, "ranks", world), *ack = NULL;
-    if (port && env && run_proc_spawn(&coord, coordinator_argv(exe, addr, coord_dir), NULL, false) &&
+    if (port && env && run_proc_spawn(&coord, coordinator_argv(exe, listen, coord_dir, remote ? key : NULL, authorized), NULL,
+                                           false) &&
         w->via->start(w, &ctx)) {
         printf("ignis run: coordinator at %s, %d worker%s (%s) with %d CPU slot%s; logs in %s\n", addr, w->n,
                w->n > 1 ? "s" : "", w->via->mode, world, world > 1 ? "s" : "", state);
         fflush(stdout);
-        if (request(addr, IG_MSG_SUBMIT, body, IG_MSG_SUBMIT_ACK, SUBMIT_TIMEOUT_MS, &ack)) {
+        if (run_request(addr, IG_MSG_SUBMIT, body, IG_MSG_SUBMIT_ACK, SUBMIT_TIMEOUT_MS, &ack)) {
             if (!run_proc_alive(&coord)) run_proc_print_tail(&coord);
         } else {
             long long id = json_integer_value(json_object_get(ack, "job"));

@@ -92,13 +92,15 @@ int cmd_logs(int argc, char **argv);
 #define RUN_HELP                                                                        \
     "  run (--local N | --hosts H:N,... | --slurm) JOB\n"                              \
     "                    start a coordinator and workers, run JOB on all their\n"     \
-    "                    slots, print its progress, exit with its result\n"           \
+    "                    slots, print rank 0's output and the job's state, exit\n"   \
+    "                    with its result\n"                                           \
     "    --local N           one worker here with N CPU slots\n"                      \
     "    --hosts H1:N1,...   one worker per host over ssh ($IGNIS_SSH, default ssh;\n" \
     "                        same ignis path and directory everywhere), N CPU slots\n" \
-    "                        each; only this machine's names for now (127.x, localhost)\n" \
+    "                        each; hosts other than this machine get CurveZMQ keys\n" \
     "    --slurm             inside salloc/sbatch: one worker per node with srun, the\n" \
     "                        allocation's tasks as slots (SLURM_TASKS_PER_NODE)\n"    \
+    "    --coordinator-host NAME  how other hosts reach this one (default: host name)\n" \
     "    --state DIR         the journal, worker and rank logs (default: a temporary\n" \
     "                        directory, removed when the job succeeds)\n"
 int cmd_run(int argc, char **argv);

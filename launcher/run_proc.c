@@ -19,6 +19,12 @@
 
 #include "launcher/run_workers.h"
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 bool run_proc_spawn(run_proc *p, char *const argv[], char *const env[], bool with_stdin) {
     int fds[2] = {-1, -1};
     pid_t parent = getpid();
@@ -53,16 +59,35 @@ bool run_proc_spawn(run_proc *p, char *const argv[], char *const env[], bool wit
     return true;
 }
 
+bool run_proc_feed(run_proc *p, char *const argv[], const char *from, double timeout_s) {
+    FILE *f = fopen(from, "rb");
+    char buf[4096];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    bool whole = f && feof(f) && !ferror(f);
+    if (f) fclose(f);
+    if (!whole) {
+        fprintf(stderr, "ignis run: %s: cannot read it whole (%s)\n", from, f ? "over 4 KiB" : strerror(errno));
+        return false;
+    }
+    if (!run_proc_spawn(p, argv, NULL, true)) return false;
+    bool written = write(p->stdin_fd, buf, n) == (ssize_t)n; /* a pipe takes 4 KiB at once */
+    close(p->stdin_fd), p->stdin_fd = -1;
+    int status = 0;
+    pid_t pid = p->pid, got = 0;
+    for (double end = now_s() + timeout_s; (got = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < end;)
+        nanosleep(&(struct timespec){0, 20000000L}, NULL);
+    if (got != pid) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+    p->pid = 0;
+    if (got == pid && written && WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+    fprintf(stderr, "ignis run: %s %s; see %s\n", p->what, got != pid ? "did not finish in time" : "failed",
+            p->log);
+    return false;
+}
+
 bool run_proc_alive(run_proc *p) {
     int status;
     if (p->pid && waitpid(p->pid, &status, WNOHANG) == p->pid) p->pid = 0;
     return p->pid != 0;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static int n_alive(run_proc *ps, int n) {

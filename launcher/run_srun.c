@@ -24,6 +24,8 @@
 
 #include "launcher/run_workers.h"
 
+enum { KEY_COPY_TIMEOUT_S = 60 };
+
 static int slurm_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int slurm_error(const char *fmt, ...) {
     va_list ap;
@@ -94,10 +96,22 @@ static bool srun_start(run_workers *w, const run_ctx *c) {
         snprintf(work_dir, sizeof work_dir, "%s/work/%s", c->state, node->name);
         snprintf(p->what, sizeof p->what, "the worker on %s (srun)", node->name);
         snprintf(p->log, sizeof p->log, "%s/worker-%s.log", c->state, node->name);
+        char key[PATH_MAX + RUN_NAME_MAX + 32], copy[2 * PATH_MAX + 2 * RUN_NAME_MAX + 128],
+            qkey[sizeof key + 64], qdir[PATH_MAX + 64];
+        run_worker_key_path(c, node->name, key, sizeof key);
+        if (c->key_file) { /* the worker's key first, through srun's stdin: never on a command line */
+            snprintf(copy, sizeof copy, "%s/keys", c->state);
+            if (run_shell_quote(copy, qdir, sizeof qdir) < 0 || run_shell_quote(key, qkey, sizeof qkey) < 0)
+                return fprintf(stderr, "ignis run: %s: too long\n", key), false;
+            snprintf(copy, sizeof copy, "umask 077 && mkdir -p %s && cat > %s", qdir, qkey);
+            char *cp[] = {"srun", "--nodes=1", "--ntasks=1", nodelist, "--overlap", "sh", "-c", copy, NULL};
+            if (!run_proc_feed(p, cp, c->key_file, KEY_COPY_TIMEOUT_S)) return false;
+        }
         char *argv[] = {"srun", "--nodes=1", "--ntasks=1", cpt, nodelist, "--overlap", "--kill-on-bad-exit=0",
                         (char *)c->exe, "worker", "--coordinator", (char *)c->coordinator, "--cpus", cpus,
                         "--name", (char *)node->name, "--work-dir", work_dir, "--grace", grace,
-                        "--stop-on-eof", NULL};
+                        "--stop-on-eof", "--key", key, "--coordinator-key", (char *)c->coordinator_key, NULL};
+        if (!c->key_file) argv[sizeof argv / sizeof *argv - 5] = NULL;
         if (!run_proc_spawn(p, argv, c->env, true)) return false;
     }
     return true;

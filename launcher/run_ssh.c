@@ -16,7 +16,7 @@
 
 #include "launcher/run_workers.h"
 
-enum { MAX_SSH_WORDS = 64, CMD_MAX = 65536 };
+enum { MAX_SSH_WORDS = 64, CMD_MAX = 65536, KEY_COPY_TIMEOUT_S = 60 };
 
 /* Appends ' ' and word shell-quoted to cmd[0..*k): false when it is full. */
 static bool add_word(char *cmd, size_t *k, const char *word) {
@@ -38,9 +38,13 @@ static bool remote_command(const run_ctx *c, const run_node *node, const char *h
     bool ok = add_word(cmd, &k, "cd") && add_word(cmd, &k, c->cwd);
     if (ok) k += (size_t)snprintf(cmd + k, CMD_MAX - k, " && exec env");
     for (char *const *e = c->env; ok && e && *e; e++) ok = add_word(cmd, &k, *e);
+    char key[PATH_MAX + RUN_NAME_MAX + 32];
+    run_worker_key_path(c, host, key, sizeof key);
     const char *words[] = {c->exe, "worker", "--coordinator", c->coordinator, "--cpus", cpus, "--name", host,
-                           "--work-dir", work_dir, "--grace", grace, "--stop-on-eof"};
-    for (size_t i = 0; ok && i < sizeof words / sizeof *words; i++) ok = add_word(cmd, &k, words[i]);
+                           "--work-dir", work_dir, "--grace", grace, "--stop-on-eof",
+                           "--key", key, "--coordinator-key", c->coordinator_key};
+    size_t nwords = sizeof words / sizeof *words - (c->key_file ? 0 : 4);
+    for (size_t i = 0; ok && i < nwords; i++) ok = add_word(cmd, &k, words[i]);
     if (!ok) fprintf(stderr, "ignis run: the command for %s is over %d bytes\n", node->name, CMD_MAX);
     return ok;
 }
@@ -62,8 +66,21 @@ static bool ssh_start(run_workers *w, const run_ctx *c) {
         run_proc *p = &w->procs[i];
         snprintf(p->what, sizeof p->what, "the worker on %s", host);
         snprintf(p->log, sizeof p->log, "%s/worker-%s.log", c->state, host);
-        if (!remote_command(c, &w->nodes[i], host, cmd)) return false;
         argv[n] = w->nodes[i].name;
+        if (c->key_file) { /* the worker's key first, through ssh's stdin: never on a command line */
+            char key[PATH_MAX + RUN_NAME_MAX + 32], dir[PATH_MAX + 16];
+            size_t k = 0;
+            run_worker_key_path(c, host, key, sizeof key);
+            snprintf(dir, sizeof dir, "%s/keys", c->state);
+            k += (size_t)snprintf(cmd, CMD_MAX, " umask 077 && mkdir -p");
+            bool ok = add_word(cmd, &k, dir);
+            if (ok) k += (size_t)snprintf(cmd + k, CMD_MAX - k, " && cat >");
+            ok = ok && add_word(cmd, &k, key);
+            argv[n + 1] = cmd + 1;
+            argv[n + 2] = NULL;
+            if (!ok || !run_proc_feed(p, argv, c->key_file, KEY_COPY_TIMEOUT_S)) return false;
+        }
+        if (!remote_command(c, &w->nodes[i], host, cmd)) return false;
         argv[n + 1] = cmd + 1; /* past the leading space */
         argv[n + 2] = NULL;
         if (!run_proc_spawn(p, argv, NULL, true)) return false;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "launcher/commands.h"
+
 enum { RUN_MAX_NODES = 1024, RUN_MAX_SLOTS = 4096, RUN_NAME_MAX = 256 };
 
 /* A node: its host name (also the worker's --name) and its CPU slots. */
@@ -53,6 +55,10 @@ typedef struct run_proc {
  * pipe whose end we keep (with_stdin) or /dev/null, in a process group of its
  * own, SIGTERM'd if `ignis run` dies. false with the reason printed. */
 bool run_proc_spawn(run_proc *p, char *const argv[], char *const env[], bool with_stdin);
+/* Runs argv with the file `from` (at most 4 KiB: a key) on its stdin and its
+ * output appended to p->log; true when it exits 0 within timeout_s, else
+ * false with the reason printed (killed when it outlives the timeout). */
+bool run_proc_feed(run_proc *p, char *const argv[], const char *from, double timeout_s);
 /* Whether it runs (it is reaped otherwise). */
 bool run_proc_alive(run_proc *p);
 /* Stops them all: closes their stdins and waits up to eof_wait_s for them to
@@ -71,7 +77,15 @@ typedef struct run_ctx {
     const char *state;       /* logs: STATE/worker[-NODE].log; work dirs: STATE/work[/NODE] */
     char *const *env;        /* "NAME=VALUE" every worker gets (run_worker_env in cmd_run.c) */
     int grace_s;             /* the workers' --grace */
+    /* CurveZMQ (hosts that are not this machine), else NULL: the workers' key
+     * pair file here (each launcher copies it to the worker's host, readable
+     * by its owner only, as STATE/keys/worker-NODE.key, for --key) and the
+     * coordinator's public key (--coordinator-key). */
+    const char *key_file, *coordinator_key;
 } run_ctx;
+
+/* Where a worker's key goes on its host (run_ctx.key_file). */
+void run_worker_key_path(const run_ctx *c, const char *node, char *out, size_t size);
 
 typedef struct run_workers {
     const struct run_launcher *via;
@@ -98,5 +112,24 @@ int run_workers_dead(run_workers *w);
  * reason printed (not in an allocation, unreadable variables). *world is
  * SLURM_NTASKS. */
 int run_slurm_nodes(run_workers *w, int *world);
+
+/* ---- the job's output (run_logs.c) ---- */
+
+typedef struct run_logs {
+    long long job;
+    long long attempt; /* relayed now; 0 before the first */
+    long long offset;  /* in that attempt's rank-0 log */
+    bool off;          /* a request failed: no more relaying */
+} run_logs;
+
+/* Relays what is new of rank 0's output to stdout (call once the job's first
+ * attempt started): true when it has all there will be, so far (the last
+ * attempt that started reached its end, or the relay is off). */
+bool run_logs_poll(run_logs *l, const char *addr);
+
+/* client_request (commands.h) with SIGINT and SIGTERM held back meanwhile
+ * (they would cut its waits short); handled after it, within its timeout. */
+int run_request(const char *addr, ig_msg_type type, const json_t *body, ig_msg_type want, int timeout_ms,
+                json_t **reply);
 
 #endif

@@ -144,6 +144,10 @@ ig_status ig_pg_ucx_address(void **blob, size_t *len) {
     return st;
 }
 
+/* A peer's endpoint failed (it died or exited): its transfers fail with the
+ * error, which is what the group reports. */
+static void peer_failed(void *arg, ucp_ep_h ep, ucs_status_t status) { (void)arg, (void)ep, (void)status; }
+
 ig_status ig__ucx_init(ig_pg *pg, const void *const *addrs, const size_t *lens) {
     pthread_mutex_lock(&pending_mu);
     ig__ucx *u = pending;
@@ -168,10 +172,15 @@ ig_status ig__ucx_init(ig_pg *pg, const void *const *addrs, const size_t *lens) 
     for (int p = 0; st == IG_OK && p < pg->size; p++) {
         if (p == pg->rank) continue;
         /* PEER error handling: a peer that dies fails the transfers to it
-         * (which abort the group) instead of taking this process down. */
-        ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
+         * (which abort the group) instead of taking this process down; the
+         * handler has nothing more to do (a peer that exited at the end of
+         * a job is no error). */
+        ucp_ep_params_t ep = {.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
+                                            UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                                            UCP_EP_PARAM_FIELD_ERR_HANDLER,
                               .address = addrs[p],
-                              .err_mode = UCP_ERR_HANDLING_MODE_PEER};
+                              .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+                              .err_handler = {.cb = peer_failed, .arg = NULL}};
         ucs_status_t s = ucp_ep_create(u->worker, &ep, &u->eps[p]);
         if (s != UCS_OK)
             st = ig__error(IG_ERR_COMM, "pg_init_ucx: rank %d: endpoint to rank %d: %s", pg->rank,

@@ -10,9 +10,12 @@
 #  2. `ignis run` killed -9 mid-job: its ssh processes die with it, the
 #     remote workers see the end of their stdin (--stop-on-eof) and abort
 #     their ranks: no worker or rank is left within 20 s;
-#  3. a host whose ssh fails (nothing listens on 127.0.0.2): exit 1 naming
-#     the worker on that host; a host that is not this machine, or a bad
-#     --hosts list: exit 2 with the reason, nothing started.
+#  3. a host whose ssh fails (nothing listens on 127.0.0.2, or no such
+#     host): exit 1 naming the worker on that host, nothing left; a bad
+#     --hosts list: exit 2 with the reason, nothing started;
+#  4. this machine by its non-loopback address: the run sets up CurveZMQ
+#     keys (the coordinator on every interface, the workers' key through
+#     ssh's stdin) and succeeds.
 # Skips (77) where sshd is not installed. Every wait is bounded; every process
 # started here is killed at exit.
 # Usage: e2e_hosts.sh IGNIS ST_COMPARE
@@ -51,9 +54,11 @@ mkdir -p ssh /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f ssh/host_key && ssh-keygen -q -t ed25519 -N '' -f ssh/client_key \
     && cp ssh/client_key.pub ssh/authorized_keys || { echo "FAILED: ssh-keygen"; exit 1; }
 port=$(free_port)
+ip=$(hostname -I 2> /dev/null | awk '{ print $1 }') # this machine's first non-loopback address, if any
 cat > ssh/sshd_config <<CONF
 Port $port
 ListenAddress 127.0.0.1
+${ip:+ListenAddress $ip}
 HostKey $work/ssh/host_key
 PidFile $work/ssh/sshd.pid
 AuthorizedKeysFile $work/ssh/authorized_keys
@@ -130,11 +135,33 @@ err=$(timeout -k 5 60 "$IGNIS" run --hosts 127.0.0.1:1,127.0.0.2:1 short.json --
 check "a host whose ssh fails: exit 1 naming it (rc $rc)" \
     '[ $rc -eq 1 ] && echo "$err" | grep -q "^ignis run: the worker on 127.0.0.2 stopped: .*127.0.0.2" || { echo "$err"; false; }'
 check "a host whose ssh fails: nothing left" '! left run3'
-err=$("$IGNIS" run --hosts 127.0.0.1:1,ignis-no-such-host.example:1 short.json --state "$work/run4" 2>&1); rc=$?
-check "a host that is not this machine: exit 2, '$err'" \
-    '[ $rc -eq 2 ] && [[ $err == *"not this machine"*"CurveZMQ"* ]] && [ ! -e run4 ]'
+err=$(timeout -k 5 60 "$IGNIS" run --hosts 127.0.0.1:1,ignis-no-such-host.example:1 short.json --state "$work/run4" 2>&1); rc=$?
+check "a host that does not resolve: exit 1 naming it (rc $rc)" \
+    '[ $rc -eq 1 ] && echo "$err" | grep -q "the worker on ignis-no-such-host.example failed" || { echo "$err"; false; }'
+check "a host that does not resolve: nothing left" '! left run4'
 err=$("$IGNIS" run --hosts 127.0.0.1:two short.json --state "$work/run5" 2>&1); rc=$?
 check "--hosts 127.0.0.1:two: exit 2, '$err'" '[ $rc -eq 2 ] && [[ $err == *"number of slots"* ]] && [ ! -e run5 ]'
+
+# ---- 4. a host that is not loopback: CurveZMQ ----
+# This machine by its non-loopback address: `ignis run` makes keys in
+# STATE/keys, the coordinator listens on every interface with them, each
+# worker gets its key pair through ssh's stdin (mode 0600 on its host) and the
+# coordinator's public key, and the job runs as before.
+if [ -n "$ip" ] && $IGNIS_SSH -o BatchMode=yes -o ConnectTimeout=2 "$ip" true 2> /dev/null; then
+    spec keyed 10
+    out=$(timeout -k 5 240 "$IGNIS" run --hosts "$ip:2" keyed.json --state "$work/run6" --coordinator-host "$ip" 2>&1); rc=$?
+    check "run --hosts $ip:2 (not loopback): exit 0 (rc $rc)" \
+        '[ $rc -eq 0 ] || { echo "$out"; cat run6/coordinator.log run6/worker-*.log; false; }'
+    check "run --hosts $ip:2: rank 0's output relayed, the job succeeded" \
+        'echo "$out" | grep -q "^ranks: 2" && echo "$out" | grep -q "^job 1  succeeded  attempt 1 .*  2 ranks"'
+    check "run --hosts $ip:2: the coordinator listened with CurveZMQ on every interface" \
+        'grep -q "listening on tcp://0.0.0.0:.*CurveZMQ" run6/coordinator.log || { cat run6/coordinator.log; false; }'
+    check "run --hosts $ip:2: the worker's key pair on its host, its owner's only" \
+        '[ "$(stat -c %a "run6/keys/worker-$ip.key")" = 600 ] && [ -s run6/keys/authorized_keys ]'
+    check "run --hosts $ip:2: nothing left" '! left run6'
+else
+    echo "no non-loopback address that sshd serves: the CurveZMQ run is skipped"
+fi
 
 echo "e2e_hosts: $passed passed, $failed failed"
 [ $failed -eq 0 ]
