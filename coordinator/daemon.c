@@ -83,9 +83,9 @@ typedef struct node_rt {
 typedef struct job_rt {
     int attempt;        /* of the job these fields belong to; 0 = none yet */
     int64_t steps;      /* the spec's train.steps: no rank reports a later step */
-    bool has_step, has_loss, has_tps;
+    bool has_step, has_loss, has_tps, has_ms;
     int64_t step;
-    double loss, tps;
+    double loss, tps, ms;
     int world, joined;  /* rendezvous */
     char **addr;        /* [world] base64, NULL = not joined */
     peer *who;          /* [world] */
@@ -485,7 +485,7 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
             continue;
         job_rt *jr = job_rt_get(d, j);
         json_t *step = json_object_get(it, "step"), *loss = json_object_get(it, "loss"),
-               *tps = json_object_get(it, "tokens_per_s"); /* an extension: ignored when not a number >= 0 */
+               *tps = json_object_get(it, "tokens_per_s"), *ms = json_object_get(it, "step_ms");
         if (!step) continue;
         long long s = json_integer_value(step);
         /* Steps only grow within an attempt and never pass train.steps: anything else is refused. */
@@ -499,7 +499,8 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
         }
         jr->has_step = true, jr->step = s;
         if (loss) jr->has_loss = true, jr->loss = json_number_value(loss);
-        if (json_is_number(tps) && json_number_value(tps) >= 0) jr->has_tps = true, jr->tps = json_number_value(tps);
+        if (tps) jr->has_tps = true, jr->tps = json_number_value(tps);
+        if (ms) jr->has_ms = true, jr->ms = json_number_value(ms);
     }
     if (*bad) reply_error(d, m, IG_ERR_INVALID, "%s", bad); /* logged there */
 }
@@ -555,6 +556,7 @@ static json_t *job_json(coordd *d, const ig__coord_job *j) {
         if (r->has_step) json_object_set_new(o, "step", json_integer(r->step));
         if (r->has_loss) json_object_set_new(o, "loss", json_real(r->loss));
         if (r->has_tps) json_object_set_new(o, "tokens_per_s", json_real(r->tps));
+        if (r->has_ms) json_object_set_new(o, "step_ms", json_real(r->ms));
     }
     return o;
 }

@@ -65,7 +65,7 @@ int cmd_worker(int argc, char **argv);
     "    (a CurveZMQ coordinator: IGNIS_KEY=this client's key pair file and\n"         \
     "     IGNIS_COORDINATOR_KEY=its public key or .pub file, for every client)\n"
 #define STATUS_HELP                                                                     \
-    "  status [JOB]      one line per job (state, attempt, ranks, step, loss)\n"       \
+    "  status [JOB]      one line per job (state, attempt, ranks, step, loss, speed)\n"\
     "    --json              the coordinator's STATUS_REPLY as JSON\n"                  \
     "    --coordinator ADDR  as for submit\n"
 #define CANCEL_HELP                                                                     \
