@@ -514,22 +514,28 @@ static void on_submit(coordd *d, const ig_proto_msg *m) {
     char *text = json_dumps(FIELD(m, "spec"), JSON_COMPACT);
     ig_job_spec *spec = malloc(sizeof *spec);
     ig_status st = text && spec ? ig_job_spec_parse(text, strlen(text), "spec", false, spec) : IG_ERR_NOMEM;
-    char name[sizeof spec->name] = "";
-    if (!st) snprintf(name, sizeof name, "%s", spec->name);
+    char name[sizeof spec->name] = "", strategy[sizeof spec->run_strategy] = "ddp";
+    int r = 0, min = 0, max = 0, restarts = 3; /* the message's, else the spec's run.* */
+    if (!st) {
+        snprintf(name, sizeof name, "%s", spec->name);
+        snprintf(strategy, sizeof strategy, "%s", json_string_value(FIELD(m, "strategy")) ?: spec->run_strategy);
+        r = opt_int(m, "ranks", spec->run_ranks);
+        min = opt_int(m, "min_ranks", spec->run_min_ranks);
+        max = opt_int(m, "max_ranks", spec->run_max_ranks);
+        restarts = opt_int(m, "max_restarts", spec->run_max_restarts >= 0 ? spec->run_max_restarts : 3);
+    }
     free(spec);
-    const char *strategy = json_string_value(FIELD(m, "strategy"));
-    int r = opt_int(m, "ranks", 0);
-    int max = opt_int(m, "max_ranks", r ? r : opt_int(m, "min_ranks", 1));
-    int min = opt_int(m, "min_ranks", r ? r : max);
+    if (!max) max = r ? r : min ? min : 1;
+    if (!min) min = r ? r : max;
     int64_t id = 0;
     if (st)
         reply_error(d, m, st, "SUBMIT: %s", ig_last_error());
-    else if (strategy && strcmp(strategy, "ddp"))
+    else if (strcmp(strategy, "ddp"))
         reply_error(d, m, IG_ERR_UNSUPPORTED, "SUBMIT: strategy '%s': only ddp is supported", strategy);
     else if (r && (r < min || r > max))
         reply_error(d, m, IG_ERR_INVALID, "SUBMIT: need min_ranks <= ranks <= max_ranks, got %d <= %d <= %d",
                     min, r, max);
-    else if ((st = ig__coord_submit(d->c, text, min, max, opt_int(m, "max_restarts", 3), &id)))
+    else if ((st = ig__coord_submit(d->c, text, min, max, restarts, &id)))
         reply_error(d, m, st, "%s", ig_last_error()); /* "submit: ..." */
     else {
         ig__coord_job *j = ig__coord_job_get(d->c, id);

@@ -152,6 +152,21 @@ static char **worker_env(void) {
     return env;
 }
 
+/* The ranks to ask for: the spec's run.ranks, else all the slots (at most
+ * run.max_ranks); 0 with the reason printed when the slots cannot hold the
+ * job (run.ranks or run.min_ranks above them). */
+static int ranks_for(const json_t *spec, int slots) {
+    const json_t *run = json_object_get(spec, "run");
+    int r = (int)json_integer_value(json_object_get(run, "ranks")),
+        lo = (int)json_integer_value(json_object_get(run, "min_ranks")),
+        hi = (int)json_integer_value(json_object_get(run, "max_ranks"));
+    int need = r ? r : lo ? lo : 1;
+    if (need <= slots) return r ? r : hi && hi < slots ? hi : slots;
+    fprintf(stderr, "ignis run: the job needs %d ranks (run.%s in its spec) and this run has %d slot%s\n", need,
+            r ? "ranks" : "min_ranks", slots, slots > 1 ? "s" : "");
+    return 0;
+}
+
 /* Where the workers go (w->via, w->nodes), the world size, and whether a
  * node is not this machine (*remote: the coordinator then needs keys), from
  * the options: 0, or 2 with the reason printed. */
@@ -295,7 +310,9 @@ int cmd_run(int argc, char **argv) {
     json_t *spec = NULL;
     int rc = plan_workers(local, hosts, slurm, w, &world, &remote);
     if (!rc) rc = client_load_spec(argv[optind], &spec);
-    if (rc) return free(w), rc;
+    int ranks = rc ? 0 : ranks_for(spec, world);
+    if (!rc && !ranks) rc = 2;
+    if (rc) return json_decref(spec), free(w), rc;
 
     char exe[PATH_MAX], cwd[PATH_MAX], state[PATH_MAX], addr[64], listen[64], worker_addr[RUN_NAME_MAX + 32],
         coord_dir[PATH_MAX + 16], key[PATH_MAX + 64], client_key[PATH_MAX + 64], authorized[PATH_MAX + 64],
@@ -341,7 +358,7 @@ int cmd_run(int argc, char **argv) {
     sigaction(SIGTERM, &sa, &old_term);
     interrupts = 0;
     rc = 1;
-    json_t *body = json_pack("{s:o, s:i}", "spec", spec, "ranks", world), *ack = NULL;
+    json_t *body = json_pack("{s:o, s:i}", "spec", spec, "ranks", ranks), *ack = NULL;
     if (port && env && run_proc_spawn(&coord, coordinator_argv(exe, listen, coord_dir, remote ? key : NULL, authorized), NULL,
                                            false) &&
         w->via->start(w, &ctx)) {

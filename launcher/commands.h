@@ -58,10 +58,11 @@ int cmd_worker(int argc, char **argv);
 #define SUBMIT_HELP                                                                     \
     "  submit JOB        send a job spec (JSON) to the coordinator's queue\n"           \
     "    --coordinator ADDR  default: $IGNIS_COORDINATOR, else " CLIENT_DEFAULT_COORDINATOR "\n" \
-    "    --ranks N           ranks to run (default: the job's range, else 1)\n"         \
-    "    --min-ranks N       the fewest ranks it may run on (default: --ranks)\n"      \
-    "    --max-ranks N       the most ranks it may run on (default: --ranks)\n"        \
-    "    --max-restarts N    new attempts after a failure (default 3)\n"             \
+    "    --ranks N           ranks to run (default: the spec's run.ranks, else 1)\n"   \
+    "    --min-ranks N       the fewest ranks it may run on (default: run.min_ranks)\n" \
+    "    --max-ranks N       the most ranks it may run on (default: run.max_ranks)\n"  \
+    "    --max-restarts N    new attempts after a failure (default: run.max_restarts,\n" \
+    "                        else 3)\n"                                              \
     "    (a CurveZMQ coordinator: IGNIS_KEY=this client's key pair file and\n"         \
     "     IGNIS_COORDINATOR_KEY=its public key or .pub file, for every client)\n"
 #define STATUS_HELP                                                                     \

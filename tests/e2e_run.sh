@@ -136,6 +136,10 @@ check "run interrupted: nothing left" '! left run3'
 
 err=$(ig run --local 1 bad.json --state "$work/run4" 2>&1); rc=$?
 check "run of a bad spec: exit 2, nothing started" '[ $rc -eq 2 ] && [ ! -e "$work/run4" ]'
+sed 's/"output"/"run": {"ranks": 8}, "output"/' tiny.json > eight.json
+err=$(ig run --local 2 eight.json --state "$work/run4b" 2>&1); rc=$?
+check "run of a job needing more ranks (run.ranks 8) than its slots: exit 2, '$err'" \
+    '[ $rc -eq 2 ] && [[ $err == *"needs 8 ranks (run.ranks in its spec) and this run has 2 slots"* ]] && [ ! -e "$work/run4b" ]'
 
 if [ "$UCX" = ucx ]; then # CPU ranks started by workers meet over UCX
     out=$(timeout -k 5 120 "$IGNIS" run --local 2 tiny.json --state "$work/run5" 2>&1); rc=$?

@@ -452,6 +452,29 @@ static void kill9_restart_keeps_and_readopts(void **state) {
     expect_state(c2, job, "running", 2, 2);
 }
 
+/* The spec's run section gives ranks and max_restarts when SUBMIT does not. */
+static void spec_run_section_sets_ranks_and_restarts(void **state) {
+    void *w = worker("n1", 4, NULL, 1), *client = dealer("client");
+    json_t *body = json_pack("{s:{s:s, s:{s:s}, s:{s:i}, s:{s:i, s:i}}}", "spec", "name", "t", "data", "train",
+                             "x.txt", "train", "batch_size", 4, "run", "ranks", 2, "max_restarts", 0);
+    json_t *ack = request(client, IG_MSG_SUBMIT, body, IG_MSG_SUBMIT_ACK);
+    int64_t job = geti(ack, "job");
+    json_decref(ack);
+    expect_start(w, job, 1, 2, 0, 2);
+    expect_state(client, job, "running", 1, 2);
+    /* max_restarts 0 from the spec: a failed rank fails the job */
+    json_decref(request(w, IG_MSG_RANK_EXIT, rank_exit(job, 1, 0, "exit_code", 1), IG_MSG_OK));
+    expect_state(client, job, "failed", 1, 2);
+    /* SUBMIT's own fields win over the spec's */
+    body = json_pack("{s:{s:s, s:{s:s}, s:{s:i}, s:{s:i}}, s:i}", "spec", "name", "t", "data", "train", "x.txt",
+                     "train", "batch_size", 4, "run", "ranks", 2, "ranks", 4);
+    ack = request(client, IG_MSG_SUBMIT, body, IG_MSG_SUBMIT_ACK);
+    int64_t job2 = geti(ack, "job");
+    json_decref(ack);
+    json_decref(expect(w, IG_MSG_ABORT)); /* of the failed job's attempt */
+    expect_start(w, job2, 1, 4, 0, 4);
+}
+
 static void malformed_messages_get_errors(void **state) {
     void *s = dealer("fuzzer");
     assert_int_equal(zmq_send(s, "garbage!", 8, 0), 8); /* one frame, no header */
@@ -577,6 +600,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(silent_worker_is_fenced_and_job_shrinks, setup, teardown),
         cmocka_unit_test_setup_teardown(kill9_restart_keeps_and_readopts, setup, teardown),
         cmocka_unit_test_setup_teardown(gpu_slots_are_gpu_indices, setup, teardown),
+        cmocka_unit_test_setup_teardown(spec_run_section_sets_ranks_and_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_messages_get_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(listen_is_loopback_only_and_exclusive, setup, teardown),
     };

@@ -63,7 +63,8 @@ static const char FULL_JSON[] =
     " \"log\": {\"interval\": 20, \"metrics\": \"out/m.jsonl\"},\n"
     " \"checkpoint\": {\"dir\": \"out/ckpt\", \"interval\": 250, \"keep\": 3},\n"
     " \"output\": \"out/model.safetensors\",\n"
-    " \"sample\": {\"tokens\": 100, \"prompt\": \"Once\\n\", \"temperature\": 0.5, \"top_k\": 10}}\n";
+    " \"sample\": {\"tokens\": 100, \"prompt\": \"Once\\n\", \"temperature\": 0.5, \"top_k\": 10},\n"
+    " \"run\": {\"ranks\": 4, \"min_ranks\": 2, \"max_ranks\": 8, \"max_restarts\": 5, \"strategy\": \"ddp\"}}\n";
 
 static const char FULL_YAML[] =
     "# the same job as FULL_JSON\n"
@@ -104,7 +105,8 @@ static const char FULL_YAML[] =
     "  tokens: 100\n"
     "  prompt: \"Once\\n\"\n"
     "  temperature: 0.5\n"
-    "  top_k: 10\n";
+    "  top_k: 10\n"
+    "run: {ranks: 4, min_ranks: 2, max_ranks: 8, max_restarts: 5, strategy: ddp}\n";
 
 static void json_and_yaml_of_one_job_give_identical_specs(void **state) {
     (void)state;
@@ -150,6 +152,9 @@ static void json_and_yaml_of_one_job_give_identical_specs(void **state) {
     assert_string_equal(a->sample_prompt, "Once\n");
     assert_true(a->sample_temperature == 0.5);
     assert_int_equal(a->sample_top_k, 10);
+    assert_true(a->run_ranks == 4 && a->run_min_ranks == 2 && a->run_max_ranks == 8);
+    assert_int_equal(a->run_max_restarts, 5);
+    assert_string_equal(a->run_strategy, "ddp");
     /* and the YAML gives the same bytes */
     memset(a->path, 0, sizeof a->path);
     memset(b->path, 0, sizeof b->path);
@@ -205,6 +210,9 @@ static void absent_fields_take_their_defaults(void **state) {
     assert_string_equal(s->sample_prompt, "\n");
     assert_true(s->sample_temperature == 0.8);
     assert_int_equal(s->sample_top_k, 40);
+    assert_true(s->run_ranks == 0 && s->run_min_ranks == 0 && s->run_max_ranks == 0); /* not given */
+    assert_int_equal(s->run_max_restarts, -1);
+    assert_string_equal(s->run_strategy, "ddp");
 
     /* derived defaults follow the fields they come from; null is the default */
     t = "model: {block_size: 64}\ndata: {train: c.txt}\ntrain: {steps: 300, seq_len: ~}\n"
@@ -261,6 +269,11 @@ static void invalid_values_are_format_errors_naming_file_and_field(void **state)
         {"{" D ", \"checkpoint\": {\"dir\": 3}}", "checkpoint.dir", "path"},
         {"{" D ", \"sample\": {\"temperature\": -1}}", "sample.temperature", ">= 0"},
         {"{" D ", \"name\": 5}", "name", "string"},
+        {"{" D ", \"run\": {\"ranks\": 0}}", "run.ranks", "[1, 65536], got 0"},
+        {"{" D ", \"run\": {\"max_restarts\": -1}}", "run.max_restarts", "[0, 1000000]"},
+        {"{" D ", \"run\": {\"strategy\": \"fsdp\"}}", "run.strategy", "expected one of ddp"},
+        {"{" D ", \"run\": {\"ranks\": 2, \"min_ranks\": 4}}", "run", "min_ranks <= ranks <= max_ranks"},
+        {"{" D ", \"run\": {\"min_ranks\": 4, \"max_ranks\": 2}}", "run", "min_ranks <= ranks <= max_ranks"},
         {"{\"data\": {\"format\": \"csv\", \"train\": \"a\"}}", "data.format", "text, shards, mnist"},
         {"{\"data\": {}}", "data.train", "required"},
         {"{}", "data.train", "required"},

@@ -263,7 +263,7 @@ static json_t *value(const sect *s, const char *key, char *field) {
 
 static const char *const TOP_KEYS[] = {"name", "model", "init", "data", "train", "optimizer",
                                        "schedule", "eval", "log", "checkpoint", "output",
-                                       "sample", NULL};
+                                       "sample", "run", NULL};
 static const char *const GPT_KEYS[] = {"type", "n_layer", "n_head", "n_embd", "block_size",
                                        "vocab_size", "dropout", NULL};
 static const char *const MLP_KEYS[] = {"type", "in", "hidden", "layers", "classes", "dropout", NULL};
@@ -281,6 +281,7 @@ static const char *const EVAL_KEYS[] = {"interval", "batches", NULL};
 static const char *const LOG_KEYS[] = {"interval", "metrics", NULL};
 static const char *const CKPT_KEYS[] = {"dir", "interval", "keep", NULL};
 static const char *const SAMPLE_KEYS[] = {"tokens", "prompt", "temperature", "top_k", NULL};
+static const char *const RUN_KEYS[] = {"ranks", "min_ranks", "max_ranks", "max_restarts", "strategy", NULL};
 
 static const char *const *const MODEL_KEYS[IG_MODEL_KIND_COUNT] = {GPT_KEYS, MLP_KEYS, CNN_KEYS};
 static const char *const MODEL_TYPES[] = {"gpt", "mlp", "cnn", NULL};
@@ -288,6 +289,7 @@ static const char *const DATA_FORMATS[] = {"text", "shards", "mnist", NULL};
 static const char *const OPTIMIZERS[] = {"sgd", "adam", "adamw", NULL};
 static const char *const SCHEDULES[] = {"constant", "cosine", "linear", NULL};
 static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};
+static const char *const STRATEGIES[] = {"ddp", NULL};
 
 static const struct {
     const char *name;
@@ -296,7 +298,7 @@ static const struct {
                 {"model", CNN_KEYS},       {"init", INIT_KEYS},     {"data", DATA_KEYS},
                 {"train", TRAIN_KEYS},     {"optimizer", OPTIM_KEYS}, {"schedule", SCHED_KEYS},
                 {"eval", EVAL_KEYS},       {"log", LOG_KEYS},       {"checkpoint", CKPT_KEYS},
-                {"sample", SAMPLE_KEYS}};
+                {"sample", SAMPLE_KEYS},   {"run", RUN_KEYS}};
 
 /* Optimal string alignment distance (an adjacent swap costs 1). */
 static int edit_distance(const char *a, const char *b) {
@@ -615,6 +617,26 @@ static ig_status check_optim(const vctx *c, json_t *root, ig_job_spec *spec) {
     return IG_OK;
 }
 
+/* run.*: the orchestrator's part; min_ranks <= ranks <= max_ranks where given. */
+static ig_status check_run(const vctx *c, json_t *root, ig_job_spec *spec) {
+    sect s;
+    int64_t r[3] = {0, 0, 0};
+    const char *names[3] = {"ranks", "min_ranks", "max_ranks"};
+    TRY(section(c, root, "run", RUN_KEYS, &s));
+    for (int k = 0; k < 3; k++) TRY(get_i64(&s, names[k], 1, IG_JOB_MAX_RANKS, &r[k]));
+    int64_t restarts = spec->run_max_restarts;
+    TRY(get_i64(&s, "max_restarts", 0, 1000000, &restarts));
+    int strategy = 0;
+    TRY(get_choice(&s, "strategy", STRATEGIES, &strategy));
+    if ((r[1] && r[0] && r[1] > r[0]) || (r[2] && r[0] && r[0] > r[2]) || (r[1] && r[2] && r[1] > r[2]))
+        return verr(c, "run", "expected min_ranks <= ranks <= max_ranks, got %lld, %lld, %lld (0: not given)",
+                    (long long)r[1], (long long)r[0], (long long)r[2]);
+    spec->run_ranks = (int)r[0], spec->run_min_ranks = (int)r[1], spec->run_max_ranks = (int)r[2];
+    spec->run_max_restarts = (int)restarts;
+    snprintf(spec->run_strategy, sizeof spec->run_strategy, "%s", STRATEGIES[strategy]);
+    return IG_OK;
+}
+
 static ig_status check_rest(const vctx *c, json_t *root, ig_job_spec *spec) {
     sect s;
     ig_lr_schedule *l = &spec->schedule;
@@ -651,7 +673,7 @@ static ig_status check_rest(const vctx *c, json_t *root, ig_job_spec *spec) {
     TRY(get_int(&s, "top_k", 0, &spec->sample_top_k));
     if (spec->sample_tokens && spec->model != IG_MODEL_GPT)
         return verr(c, "sample.tokens", "only for model type gpt");
-    return IG_OK;
+    return check_run(c, root, spec);
 }
 
 static ig_status validate(const vctx *c, json_t *root, ig_job_spec *spec) {
@@ -687,6 +709,8 @@ void ig_job_spec_init(ig_job_spec *spec) {
     spec->cnn.channels = 1, spec->cnn.height = 28, spec->cnn.width_px = 28;
     spec->cnn.width = 16, spec->cnn.classes = 10;
     spec->seed = 1337;
+    spec->run_max_restarts = -1;
+    strcpy(spec->run_strategy, "ddp");
     spec->data_format = IG_DATA_TEXT;
     spec->val_fraction = 0.1;
     spec->batch_size = 16, spec->seq_len = 128, spec->steps = 1000, spec->grad_accum = 1;

@@ -95,7 +95,15 @@ typedef struct ig_job_spec {
     char sample_prompt[512];
     double sample_temperature;
     int sample_top_k;
+
+    /* run.*: how the orchestrator runs the job (`ignis submit`, `ignis run`;
+     * their flags win); `ignis train` ignores them. 0 / -1: not given. */
+    int run_ranks, run_min_ranks, run_max_ranks; /* in [1, IG_JOB_MAX_RANKS] */
+    int run_max_restarts;                 /* -1: the coordinator's default (3) */
+    char run_strategy[16];                /* "ddp" (the only one so far) */
 } ig_job_spec;
+
+#define IG_JOB_MAX_RANKS 65536
 
 /* Fills the defaults. */
 void ig_job_spec_init(ig_job_spec *spec);
