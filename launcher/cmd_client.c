@@ -27,26 +27,6 @@
 #include "ignis/job.h"
 #include "launcher/commands.h"
 
-static int usage(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage(const char *who, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "ignis %s: ", who);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "; see 'ignis help %s'\n", who);
-    return 2;
-}
-
-static bool parse_id(const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 const char *client_address(const char *given) {
     const char *env = getenv("IGNIS_COORDINATOR");
     return given ? given : env && *env ? env : CLIENT_DEFAULT_COORDINATOR;
@@ -177,22 +157,22 @@ int cmd_submit(int argc, char **argv) {
         case OPT_RANKS:
         case OPT_MIN:
         case OPT_MAX:
-            if (!parse_id(optarg, 1, IG_PROTO_MAX_WORLD, &v[c - OPT_RANKS]))
-                return usage("submit", "%s: expected an integer in [1, %d], got '%s'", argv[optind - 1],
-                             IG_PROTO_MAX_WORLD, optarg);
+            if (!cmd_parse_int(optarg, 1, IG_PROTO_MAX_WORLD, &v[c - OPT_RANKS]))
+                return cmd_usage("submit", "--%s: expected an integer in [1, %d], got '%s'",
+                                 opts[c - OPT_RANKS + 1].name, IG_PROTO_MAX_WORLD, optarg);
             break;
         case OPT_RESTARTS:
-            if (!parse_id(optarg, 0, 1000000, &v[3]))
-                return usage("submit", "--max-restarts: expected an integer in [0, 1000000], got '%s'", optarg);
+            if (!cmd_parse_int(optarg, 0, 1000000, &v[3]))
+                return cmd_usage("submit", "--max-restarts: expected an integer in [0, 1000000], got '%s'", optarg);
             break;
         case 'h': return fputs("usage: ignis submit JOB [options]\n" SUBMIT_HELP, stdout), 0;
-        case ':': return usage("submit", "option '%s' needs a value", argv[optind - 1]);
-        default: return usage("submit", "unknown option '%s'", argv[optind - 1]);
+        case ':': return cmd_usage("submit", "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage("submit", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 1) return usage("submit", "expected one JOB file, got %d arguments", argc - optind);
+    if (argc - optind != 1) return cmd_usage("submit", "expected one JOB file, got %d arguments", argc - optind);
     if ((v[1] && v[0] && v[0] < v[1]) || (v[2] && v[0] && v[0] > v[2]) || (v[1] && v[2] && v[1] > v[2]))
-        return usage("submit", "need --min-ranks <= --ranks <= --max-ranks");
+        return cmd_usage("submit", "need --min-ranks <= --ranks <= --max-ranks");
     json_t *spec, *reply;
     int rc = client_load_spec(argv[optind], &spec);
     if (rc) return rc;
@@ -222,21 +202,21 @@ static int job_command(const char *who, int argc, char **argv, bool need_job, co
         switch (c) {
         case OPT_COORD: *addr = optarg; break;
         case OPT_JSON:
-            if (!as_json) return usage(who, "unknown option '--json'");
+            if (!as_json) return cmd_usage(who, "unknown option '--json'");
             *as_json = true;
             break;
         case 'h':
             printf("usage: ignis %s %s [options]\n%s", who, need_job ? "JOB" : "[JOB]",
                    need_job ? CANCEL_HELP : STATUS_HELP);
             return -1;
-        case ':': return usage(who, "option '%s' needs a value", argv[optind - 1]);
-        default: return usage(who, "unknown option '%s'", argv[optind - 1]);
+        case ':': return cmd_usage(who, "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage(who, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind > 1 || (need_job && argc - optind != 1))
-        return usage(who, "expected %s JOB id, got %d arguments", need_job ? "one" : "at most one", argc - optind);
-    if (argc - optind == 1 && !parse_id(argv[optind], 0, INT64_MAX, job))
-        return usage(who, "JOB: expected a job id (an integer >= 0), got '%s'", argv[optind]);
+        return cmd_usage(who, "expected %s JOB id, got %d arguments", need_job ? "one" : "at most one", argc - optind);
+    if (argc - optind == 1 && !cmd_parse_int(argv[optind], 0, INT64_MAX, job))
+        return cmd_usage(who, "JOB: expected a job id (an integer >= 0), got '%s'", argv[optind]);
     *addr = client_address(*addr);
     return 0;
 }

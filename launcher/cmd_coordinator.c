@@ -13,17 +13,6 @@
 #include "coordinator/daemon.h"
 #include "launcher/commands.h"
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ignis coordinator: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("; see 'ignis help coordinator'\n", stderr);
-    return 2;
-}
-
 int cmd_coordinator(int argc, char **argv) {
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"state", required_argument, NULL, 's'},
@@ -46,23 +35,23 @@ int cmd_coordinator(int argc, char **argv) {
             o.heartbeat_timeout = strtod(optarg, &end);
             if (end == optarg || *end || !isfinite(o.heartbeat_timeout) || o.heartbeat_timeout <= 0 ||
                 o.heartbeat_timeout > 3600)
-                return usage("--heartbeat-timeout: expected seconds in (0, 3600], got '%s'", optarg);
+                return cmd_usage("coordinator", "--heartbeat-timeout: expected seconds in (0, 3600], got '%s'", optarg);
             break;
         case 'h':
             fputs("usage: ignis coordinator --listen ADDR --state DIR [options]\n" COORDINATOR_HELP, stdout);
             return 0;
-        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
-        default: return usage("unknown option '%s'", argv[optind - 1]);
+        case ':': return cmd_usage("coordinator", "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage("coordinator", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
-    if (!o.listen) return usage("--listen ADDR is required");
-    if (!o.state_dir) return usage("--state DIR is required");
+    if (optind < argc) return cmd_usage("coordinator", "unexpected argument '%s'", argv[optind]);
+    if (!o.listen) return cmd_usage("coordinator", "--listen ADDR is required");
+    if (!o.state_dir) return cmd_usage("coordinator", "--state DIR is required");
     if (!o.key_file != !o.authorized_keys)
-        return usage("%s needs %s too (CurveZMQ: the coordinator's key pair and the client keys it lets in)",
+        return cmd_usage("coordinator", "%s needs %s too (CurveZMQ: the coordinator's key pair and the client keys it lets in)",
                      o.key_file ? "--key" : "--authorized-keys", o.key_file ? "--authorized-keys" : "--key");
     if (!o.key_file && !ig__coordd_local_endpoint(o.listen))
-        return usage("--listen %s: plaintext is allowed on loopback only; give --key and --authorized-keys "
+        return cmd_usage("coordinator", "--listen %s: plaintext is allowed on loopback only; give --key and --authorized-keys "
                      "(CurveZMQ) to listen on other addresses", o.listen);
     if (ig__coordd_run(&o)) {
         fprintf(stderr, "ignis: %s\n", ig_last_error());

@@ -12,17 +12,6 @@
 
 #include "launcher/commands.h"
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ignis keygen: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("; see 'ignis help keygen'\n", stderr);
-    return 2;
-}
-
 int cmd_keygen(int argc, char **argv) {
     static const struct option opts[] = {
         {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -33,10 +22,10 @@ int cmd_keygen(int argc, char **argv) {
         switch (c) {
         case 'f': force = true; break;
         case 'h': return fputs("usage: ignis keygen FILE [--force]\n" KEYGEN_HELP, stdout), 0;
-        default: return usage("unknown option '%s'", argv[optind - 1]);
+        default: return cmd_usage("keygen", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 1) return usage("expected one FILE, got %d arguments", argc - optind);
+    if (argc - optind != 1) return cmd_usage("keygen", "expected one FILE, got %d arguments", argc - optind);
     const char *path = argv[optind];
     ig_proto_keypair kp;
     ig_status st = ig_proto_keypair_generate(&kp);

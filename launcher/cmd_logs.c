@@ -22,26 +22,6 @@
 
 enum { FOLLOW_POLL_MS = 300, OPT_COORD = 256, OPT_RANK, OPT_ATTEMPT, OPT_FOLLOW };
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ignis logs: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("; see 'ignis help logs'\n", stderr);
-    return 2;
-}
-
-static bool parse_id(const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 /* One LOGS request: its bytes written to stdout; 0, or 1 on an error. */
 static int fetch(const char *addr, json_t *body, bool *eof, size_t *got, json_int_t *attempt,
                  json_int_t *attempts) {
@@ -80,23 +60,23 @@ int cmd_logs(int argc, char **argv) {
         switch (c) {
         case OPT_COORD: addr = optarg; break;
         case OPT_RANK:
-            if (!parse_id(optarg, 0, IG_PROTO_MAX_WORLD - 1, &rank))
-                return usage("--rank: expected a rank (an integer in [0, %d]), got '%s'",
+            if (!cmd_parse_int(optarg, 0, IG_PROTO_MAX_WORLD - 1, &rank))
+                return cmd_usage("logs", "--rank: expected a rank (an integer in [0, %d]), got '%s'",
                              IG_PROTO_MAX_WORLD - 1, optarg);
             break;
         case OPT_ATTEMPT:
-            if (!parse_id(optarg, 1, INT64_MAX, &attempt))
-                return usage("--attempt: expected an attempt (an integer >= 1), got '%s'", optarg);
+            if (!cmd_parse_int(optarg, 1, INT64_MAX, &attempt))
+                return cmd_usage("logs", "--attempt: expected an attempt (an integer >= 1), got '%s'", optarg);
             break;
         case OPT_FOLLOW: follow = true; break;
         case 'h': return fputs("usage: ignis logs JOB [options]\n" LOGS_HELP, stdout), 0;
-        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
-        default: return usage("unknown option '%s'", argv[optind - 1]);
+        case ':': return cmd_usage("logs", "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage("logs", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 1) return usage("expected one JOB id, got %d arguments", argc - optind);
-    if (!parse_id(argv[optind], 0, INT64_MAX, &job))
-        return usage("JOB: expected a job id (an integer >= 0), got '%s'", argv[optind]);
+    if (argc - optind != 1) return cmd_usage("logs", "expected one JOB id, got %d arguments", argc - optind);
+    if (!cmd_parse_int(argv[optind], 0, INT64_MAX, &job))
+        return cmd_usage("logs", "JOB: expected a job id (an integer >= 0), got '%s'", argv[optind]);
     addr = client_address(addr);
     bool pinned = attempt > 0;
     json_int_t offset = 0, at = attempt, attempts = 0;

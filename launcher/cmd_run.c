@@ -52,17 +52,6 @@ extern char **environ;
 static volatile sig_atomic_t interrupts;
 static void on_signal(int sig) { (void)sig, interrupts++; }
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ignis run: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("; see 'ignis help run'\n", stderr);
-    return 2;
-}
-
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -172,7 +161,7 @@ static int ranks_for(const json_t *spec, int slots) {
  * the options: 0, or 2 with the reason printed. */
 static int plan_workers(long local, const char *hosts, bool slurm, run_workers *w, int *world, bool *remote) {
     char err[512], self[256] = "";
-    if (!!local + !!hosts + slurm != 1) return usage("give one of --local N, --hosts H:N,... or --slurm");
+    if (!!local + !!hosts + slurm != 1) return cmd_usage("run", "give one of --local N, --hosts H:N,... or --slurm");
     if (local) {
         w->via = &run_local, w->n = 1, *world = (int)local;
         w->nodes[0].cpus = (int)local;
@@ -181,7 +170,7 @@ static int plan_workers(long local, const char *hosts, bool slurm, run_workers *
     }
     if (hosts) {
         w->via = &run_ssh;
-        if (run_parse_hosts(hosts, w->nodes, RUN_MAX_NODES, &w->n, err, sizeof err)) return usage("%s", err);
+        if (run_parse_hosts(hosts, w->nodes, RUN_MAX_NODES, &w->n, err, sizeof err)) return cmd_usage("run", "%s", err);
         *world = 0;
         for (int i = 0; i < w->n; i++) *world += w->nodes[i].cpus;
     } else {
@@ -288,7 +277,7 @@ int cmd_run(int argc, char **argv) {
             errno = 0;
             local = strtol(optarg, &end, 10);
             if (end == optarg || *end || errno || local < 1 || local > RUN_MAX_SLOTS)
-                return usage("--local: expected a number of ranks in [1, %d], got '%s'", RUN_MAX_SLOTS,
+                return cmd_usage("run", "--local: expected a number of ranks in [1, %d], got '%s'", RUN_MAX_SLOTS,
                              optarg);
             break;
         case 'H': hosts = optarg; break;
@@ -299,11 +288,11 @@ int cmd_run(int argc, char **argv) {
             fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP,
                   stdout);
             return 0;
-        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
-        default: return usage("unknown option '%s'", argv[optind - 1]);
+        case ':': return cmd_usage("run", "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage("run", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 1) return usage("expected one JOB file, got %d arguments", argc - optind);
+    if (argc - optind != 1) return cmd_usage("run", "expected one JOB file, got %d arguments", argc - optind);
     run_workers *w = calloc(1, sizeof *w);
     if (!w) return fputs("ignis run: out of memory\n", stderr), 1;
     for (int i = 0; i < RUN_MAX_NODES; i++) w->procs[i].stdin_fd = -1;

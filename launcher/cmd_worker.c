@@ -25,17 +25,6 @@
 
 enum { MAX_ARGS = 64 };
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ignis worker: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("; see 'ignis help worker'\n", stderr);
-    return 2;
-}
-
 static bool parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
@@ -96,28 +85,28 @@ int cmd_worker(int argc, char **argv) {
         case 'E': o.stop_on_eof = true; break;
         case 'n':
             if (!parse_long(optarg, 0, 65536, &v))
-                return usage("--cpus: expected an integer in [0, 65536], got '%s'", optarg);
+                return cmd_usage("worker", "--cpus: expected an integer in [0, 65536], got '%s'", optarg);
             o.cpus = (int)v;
             break;
         case 'g':
             if (!parse_gpus(optarg, gpus, &o.n_gpus))
-                return usage("--gpus: expected all, a count, or indices like 0,2; got '%s'", optarg);
+                return cmd_usage("worker", "--gpus: expected all, a count, or indices like 0,2; got '%s'", optarg);
             break;
         case 'G':
             grace = strtod(optarg, &end);
             if (end == optarg || *end || !isfinite(grace) || grace <= 0 || grace > 3600)
-                return usage("--grace: expected seconds in (0, 3600], got '%s'", optarg);
+                return cmd_usage("worker", "--grace: expected seconds in (0, 3600], got '%s'", optarg);
             o.grace_ms = (int)ceil(grace * 1000);
             break;
         case 'h': return fputs("usage: ignis worker --coordinator ADDR [options]\n" WORKER_HELP, stdout), 0;
-        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
-        default: return usage("unknown option '%s'", argv[optind - 1]);
+        case ':': return cmd_usage("worker", "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage("worker", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) return usage("unexpected argument '%s'", argv[optind]);
-    if (!o.coordinator) return usage("--coordinator ADDR is required");
+    if (optind < argc) return cmd_usage("worker", "unexpected argument '%s'", argv[optind]);
+    if (!o.coordinator) return cmd_usage("worker", "--coordinator ADDR is required");
     if (!key != !coord_key)
-        return usage("%s needs %s too", key ? "--key" : "--coordinator-key",
+        return cmd_usage("worker", "%s needs %s too", key ? "--key" : "--coordinator-key",
                      key ? "--coordinator-key" : "--key");
     if (key) {
         static char abs_key[PATH_MAX];
@@ -132,17 +121,17 @@ int cmd_worker(int argc, char **argv) {
     }
     uv_handle_type in = uv_guess_handle(0);
     if (o.stop_on_eof && in != UV_NAMED_PIPE && in != UV_TTY && in != UV_TCP)
-        return usage("--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");
+        return cmd_usage("worker", "--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");
 
     int n = 0;
     if (rank_command) {
         if (snprintf(cmd, sizeof cmd, "%s", rank_command) >= (int)sizeof cmd)
-            return usage("--rank-command: too long");
+            return cmd_usage("worker", "--rank-command: too long");
         for (char *save, *tok = strtok_r(cmd, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-            if (n == MAX_ARGS) return usage("--rank-command: more than %d words", MAX_ARGS);
+            if (n == MAX_ARGS) return cmd_usage("worker", "--rank-command: more than %d words", MAX_ARGS);
             rank_argv[n++] = tok;
         }
-        if (!n) return usage("--rank-command: empty");
+        if (!n) return cmd_usage("worker", "--rank-command: empty");
     } else {
         ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1); /* as ignis run does */
         if (len <= 0) return fputs("ignis worker: cannot find this program's path\n", stderr), 1;

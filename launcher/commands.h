@@ -5,9 +5,16 @@
 #ifndef IGNIS_LAUNCHER_COMMANDS_H
 #define IGNIS_LAUNCHER_COMMANDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "ignis/proto.h"
+
+/* Shared by every command (cmd_common.c): "ignis CMD: <message>; see 'ignis
+ * help CMD'" on stderr, returning 2; and a whole decimal integer in
+ * [lo, hi] (false when s is anything else). */
+int cmd_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool cmd_parse_int(const char *s, long long lo, long long hi, long long *out);
 
 /* `ignis coordinator` (cmd_coordinator.c): the head-node daemon; its help text. */
 #define COORDINATOR_HELP                                                                \

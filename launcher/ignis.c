@@ -73,15 +73,6 @@ static int bad_option(const char *who, char **argv, int c) {
     return usage_error("%s: unknown option '%s'", who, arg);
 }
 
-static bool parse_int(const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 static bool parse_real(const char *s, double *out) {
     char *end;
     double v = strtod(s, &end);
@@ -127,7 +118,7 @@ static int cmd_train(int argc, char **argv) {
         case 'r': topts.resume = true; break;
         case 'q': quiet = true; break;
         case 'x':
-            if (!parse_int(optarg, 1, INT64_MAX, &v))
+            if (!cmd_parse_int(optarg, 1, INT64_MAX, &v))
                 return usage_error("ignis train: --stop-after: expected a positive integer, got '%s'", optarg);
             topts.stop_after = v;
             break;
@@ -180,7 +171,7 @@ static int cmd_sample(int argc, char **argv) {
         switch (c) {
         case 'p': so.prompt = optarg; break;
         case 'n':
-            if (!parse_int(optarg, 0, 1 << 24, &v))
+            if (!cmd_parse_int(optarg, 0, 1 << 24, &v))
                 return usage_error("ignis sample: --tokens: expected an integer >= 0, got '%s'", optarg);
             so.tokens = (int)v;
             break;
@@ -189,12 +180,12 @@ static int cmd_sample(int argc, char **argv) {
                 return usage_error("ignis sample: --temperature: expected a number >= 0, got '%s'", optarg);
             break;
         case 'k':
-            if (!parse_int(optarg, 0, 1 << 30, &v))
+            if (!cmd_parse_int(optarg, 0, 1 << 30, &v))
                 return usage_error("ignis sample: --top-k: expected an integer >= 0, got '%s'", optarg);
             so.top_k = (int)v;
             break;
         case 's':
-            if (!parse_int(optarg, 0, INT64_MAX, &v))
+            if (!cmd_parse_int(optarg, 0, INT64_MAX, &v))
                 return usage_error("ignis sample: --seed: expected an integer >= 0, got '%s'", optarg);
             so.seed = (uint64_t)v;
             break;
