@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef IG_HAVE_UV
 #include <uv.h>
+#endif
 
 #include "ignis/tensor.h"
 #include "launcher/commands.h"
@@ -119,9 +121,11 @@ int cmd_worker(int argc, char **argv) {
         setenv("IGNIS_KEY", abs_key, 1);
         setenv("IGNIS_COORDINATOR_KEY", z85, 1);
     }
+#ifdef IG_HAVE_UV
     uv_handle_type in = uv_guess_handle(0);
     if (o.stop_on_eof && in != UV_NAMED_PIPE && in != UV_TTY && in != UV_TCP)
         return cmd_usage("worker", "--stop-on-eof: stdin must be a pipe, a socket or a terminal, not a file");
+#endif
 
     int n = 0;
     if (rank_command) {

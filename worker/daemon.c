@@ -41,19 +41,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <uv.h>
-
 #include "ignis/proto.h"
-#include "worker/log_forward.h"
-#include "worker/supervisor.h"
 
-#ifndef IG_HAVE_ZMQ
+#if !defined(IG_HAVE_ZMQ) || !defined(IG_HAVE_UV)
 ig_status wd_run(const wd_opts *opts) {
     (void)opts;
-    return ig_set_error(IG_ERR_UNSUPPORTED, "ignis worker: this build of ignis has no ZeroMQ");
+    return ig_set_error(IG_ERR_UNSUPPORTED, "this build of ignis lacks ZeroMQ or libuv, which ignis worker needs");
 }
 #else
+#include <uv.h>
 #include <zmq.h>
+
+#include "worker/log_forward.h"
+#include "worker/supervisor.h"
 
 enum { REFUSED_RETRY_MS = 5000 };
 
