@@ -625,8 +625,8 @@ static void rank_exited(coordd *d, ig__coord_job *j, int rank, const json_t *cod
                 transitioned(d, j);
         }
     } else {
-        char why[IG_COORD_REASON_MAX], at[40] = "";
-        if (jr->has_step) snprintf(at, sizeof at, " at step %lld", (long long)jr->step);
+        char why[IG_COORD_REASON_MAX], at[48] = "";
+        if (jr->has_step) snprintf(at, sizeof at, " (last reported step %lld)", (long long)jr->step);
         snprintf(why, sizeof why, "rank %d exited with %s %lld%s", rank, code ? "code" : "signal",
                  (long long)json_integer_value(code ? code : signal), at);
         job_failed(d, j, why);
