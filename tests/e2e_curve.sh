@@ -20,32 +20,11 @@
 # Every wait is bounded; every process started here is killed at exit.
 # Usage: e2e_curve.sh IGNIS ucx|no-ucx (no-ucx: the 2-rank job is skipped)
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 UCX=${2:-ucx}
 export OMP_NUM_THREADS=1
 unset IGNIS_KEY IGNIS_COORDINATOR_KEY
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
-    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # ranks of this test's directory
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1])' 2> /dev/null ||
-        echo $((20000 + RANDOM % 30000))
-}
-ig() { timeout -k 2 30 "$IGNIS" "$@"; }
+enter_work_dir
 # as KEYFILE COMMAND...: a client with this key pair and the coordinator's public key
 as() { local key=$1; shift; IGNIS_KEY=$key IGNIS_COORDINATOR_KEY=$work/coord.pub "$@"; }
 
@@ -123,7 +102,7 @@ check "the unauthorized worker logged the refusal once ($n), and keeps running" 
 cat wk.pub >> authorized_keys
 check "once its key is added, the worker registers" 'wait_for 20 grep -q "registered as worker" worker.log'
 if [ "$UCX" = ucx ]; then
-    awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+    write_corpus corpus.txt
     cat > tiny.json <<JSON
 {"model": {"type": "gpt", "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
  "data": {"format": "text", "train": "corpus.txt"},
@@ -143,5 +122,4 @@ else
     echo "no UCX in this build: the 2-rank job is skipped"
 fi
 
-echo "e2e_curve: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

@@ -11,21 +11,14 @@
 #  5. `ignis export` turns a checkpoint into a safetensors file that loads.
 # Usage: e2e_ddp.sh IGNIS ST_COMPARE
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 CMP=$2
 command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpirun_env
 export OMP_NUM_THREADS=1
-mpi() { local np=$1; shift; timeout -k 5 300 mpirun -np "$np" --bind-to none "$@"; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
+enter_work_dir
 
-head -c 200000 /usr/share/games/fortunes/computers > corpus.txt 2>/dev/null ||
-    awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+head -c 200000 /usr/share/games/fortunes/computers > corpus.txt 2>/dev/null || write_corpus corpus.txt
 spec() { # name steps [ckpt interval [optimizer]]
     cat > "$1.json" <<JSON
 {"name": "$1",
@@ -115,5 +108,4 @@ sed -i 's/"n_embd": 32/"n_embd": 48/; s#"dir": "other/ckpt"#"dir": "w4/ckpt"#' o
 "$IGNIS" export w4/ckpt exported.safetensors > export.log 2>&1 && "$CMP" exported.safetensors w4/model.safetensors 0 > /dev/null \
     && ok "ignis export == the run's final weights" || { cat export.log; bad "export"; }
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

@@ -15,32 +15,15 @@
 # bounded; every process started here is killed at exit.
 # Usage: e2e_gpu_workers.sh IGNIS ST_COMPARE SUBMIT_JOB MAKE_MNIST nccl|no-nccl
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 CMP=$2 SUBMIT=$3 MAKE_MNIST=$4 NCCL=$5
 [ "$NCCL" = nccl ] || { echo "this build has no NCCL: skipped"; exit 77; }
 gpus=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU')
 [ "$gpus" -ge 2 ] || { echo "$gpus GPU(s) (nvidia-smi -L): 2 needed: skipped"; exit 77; }
 export NCCL_NVLS_ENABLE=0 # no NVLink multicast (the worker also sets it for its ranks)
 export OMP_NUM_THREADS=1
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
-    for p in "${pids[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2> /dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2> /dev/null
-    done
-    for p in $(pgrep -f "$work/gw/job-"); do kill -KILL "$p" 2> /dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s
-wait_for() { local n=$(($1 * 10)); shift; for i in $(seq 1 $n); do "$@" && return 0; sleep 0.1; done; return 1; }
+mpirun_env
+enter_work_dir
 
 "$MAKE_MNIST" mnist 6000 1000 7
 spec() { # name steps ckpt_interval log_interval: absolute paths (the ranks run in the worker's directory)
@@ -61,17 +44,7 @@ JSON
 losses() { grep -o '"step": [0-9]*, "loss": [0-9.]*' "$1" | awk '{ print $2, $4 }'; }
 
 # ---- the coordinator on a free port, one worker with every GPU ----
-coord=
-for try in 1 2 3 4 5; do
-    endpoint=tcp://127.0.0.1:$((20000 + RANDOM % 40000))
-    "$IGNIS" coordinator --listen "$endpoint" --state "$work/state" > coord.log 2>&1 &
-    coord=$!
-    wait_for 5 grep -q "listening on" coord.log && break
-    kill -KILL $coord 2> /dev/null; wait $coord 2> /dev/null
-    coord=
-done
-[ -n "$coord" ] || { cat coord.log; echo "FAILED: no coordinator could listen"; exit 1; }
-pids+=($coord)
+coordinator_on_free_port "$work/state"
 NCCL_DEBUG=INFO "$IGNIS" worker --coordinator "$endpoint" --gpus all --name gw --work-dir "$work/gw" > gw.log 2>&1 &
 pids+=($!)
 wait_for 10 grep -q "registered as worker" gw.log || { cat coord.log gw.log; echo "FAILED: the worker did not register"; exit 1; }
@@ -97,8 +70,7 @@ grep -q "rendezvous of 2 ranks complete" coord.log && ok "the coordinator relaye
 # ---- 2. == mpirun -np 2 (NCCL bootstrapped through MPI) ----
 if command -v mpirun > /dev/null; then
     spec direct 300 0 1
-    timeout -k 5 300 mpirun -np 2 --bind-to none -x NCCL_NVLS_ENABLE=0 -x OMP_NUM_THREADS \
-        "$IGNIS" train direct.json --quiet > direct.log 2>&1 || { tail -20 direct.log; bad "mpirun -np 2 run failed"; }
+    mpi 2 -x NCCL_NVLS_ENABLE=0 -x OMP_NUM_THREADS "$IGNIS" train direct.json --quiet > direct.log 2>&1 || { tail -20 direct.log; bad "mpirun -np 2 run failed"; }
     if out=$("$CMP" job/model.safetensors direct/model.safetensors 1e-5); then ok "workers == mpirun -np 2: $out"
     else bad "workers' weights differ from mpirun -np 2: $out"; fi
     d=$(paste <(losses job/metrics.jsonl) <(losses direct/metrics.jsonl) \
@@ -129,5 +101,4 @@ timeout -k 5 300 "$SUBMIT" "$endpoint" whole.json 2 0 280 > whole.out 2>&1 \
 if out=$("$CMP" killed/model.safetensors whole/model.safetensors 1e-5); then ok "restarted == uninterrupted: $out"
 else bad "the restarted job's weights differ from the uninterrupted one's: $out"; fi
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

@@ -20,34 +20,16 @@
 # started here is killed at exit.
 # Usage: e2e_hosts.sh IGNIS ST_COMPARE
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 CMP=$2
 SSHD=/usr/sbin/sshd
 for p in "$SSHD" ssh ssh-keygen; do
     command -v "$p" > /dev/null || { echo "$p not found (openssh-server, openssh-client): skipped"; exit 77; }
 done
 export OMP_NUM_THREADS=1 # passed on to the workers over ssh, like mpirun -x
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-work=$(mktemp -d)
-sshd_pid=
-cleanup() {
-    [ -n "$sshd_pid" ] && kill -TERM "$sshd_pid" 2> /dev/null
-    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # workers and ranks of this test
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mpirun_env
+mpi_timeout=240 # mpi (lib.sh): within this test's 300 s
+enter_work_dir
 
 # ---- sshd on a free port, keys made here ----
 mkdir -p ssh /run/sshd
@@ -68,12 +50,12 @@ KbdInteractiveAuthentication no
 UsePAM no
 CONF
 "$SSHD" -f "$work/ssh/sshd_config" -D -e 2> ssh/sshd.log &
-sshd_pid=$!
+pids+=($!)
 export IGNIS_SSH="ssh -p $port -i $work/ssh/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 wait_for 10 $IGNIS_SSH -o BatchMode=yes -o ConnectTimeout=2 127.0.0.1 true \
     || { cat ssh/sshd.log; echo "FAILED: sshd did not accept our key on port $port"; exit 1; }
 
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+write_corpus corpus.txt
 spec() { # name steps
     cat > "$1.json" <<JSON
 {"name": "$1",
@@ -86,15 +68,6 @@ spec() { # name steps
  "output": "$1/model.safetensors"}
 JSON
 }
-losses() { grep -o '"step": [0-9]*, "loss": [0-9.e+-]*' "$1" | awk '{ print $2, $4 }' | tr -d ,; }
-# same_losses A B: the same steps, each loss within 1e-5 (relative)
-same_losses() {
-    local a b
-    a=$(losses "$1") b=$(losses "$2")
-    [ -n "$a" ] && [ "$(echo "$a" | wc -l)" = "$(echo "$b" | wc -l)" ] && paste <(echo "$a") <(echo "$b") |
-        awk '{ d = $2 - $4; if (d < 0) d = -d; if ($1 != $3 || d > 1e-5 * ($4 < 0 ? -$4 : $4) + 1e-6) bad = 1 } END { exit bad }'
-}
-left() { pgrep -f "$work/$1" > /dev/null && { pgrep -fa "$work/$1"; return 0; }; return 1; }
 
 # ---- 1. a 4-rank job on two workers over ssh, == mpirun -np 4 ----
 spec job 10
@@ -109,7 +82,7 @@ check "run --hosts: the workers came over ssh with --stop-on-eof and stopped at 
 check "run --hosts: nothing left" '! left run1'
 if command -v mpirun > /dev/null; then
     spec mpi 10
-    timeout -k 5 240 mpirun -np 4 --bind-to none "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
+    mpi 4 "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
     check "run --hosts: the losses of mpirun -np 4 (1e-5)" 'same_losses job/metrics.jsonl mpi/metrics.jsonl'
     if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "run --hosts: the final weights of mpirun -np 4: $out"
     else bad "run --hosts: the final weights differ from mpirun -np 4: $out"; fi
@@ -163,5 +136,4 @@ else
     echo "no non-loopback address that sshd serves: the CurveZMQ run is skipped"
 fi
 
-echo "e2e_hosts: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

@@ -21,37 +21,16 @@
 # Every wait is bounded; every process started here is killed at exit.
 # Usage: e2e_logs.sh IGNIS
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1
 export OMP_NUM_THREADS=1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
-    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # ranks of this test's directory
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done
-}
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2> /dev/null ||
-        echo $((20000 + RANDOM % 30000))
-}
-ig() { timeout -k 2 60 "$IGNIS" "$@"; }
+ig_timeout=60 # ig (lib.sh): `ignis logs --follow` lasts as long as a job
+enter_work_dir
 state() { ig status "$1" | awk '{ print $3 }'; }
 is_final() { [[ $(state "$1") =~ ^(succeeded|failed|cancelled)$ ]]; }
 submit() { ig submit "$@" | awk '/^submitted job/ { print $3 }'; }
 
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+write_corpus corpus.txt
 spec() { # name steps data
     cat > "$1.json" <<JSON
 {"name": "$1", "model": {"type": "gpt", "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
@@ -148,5 +127,4 @@ check "no JOB: exit 2" '[ $rc -eq 2 ]'
 check "the coordinator logged nothing malformed" '! grep -q "malformed" coord.log'
 check "the coordinator refused no chunk" '! grep -q "LOG_DATA.*refused" coord.log worker.log'
 
-echo "e2e_logs: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

@@ -17,32 +17,14 @@
 # Every wait is bounded; every process started here is killed at exit.
 # Usage: e2e_recovery.sh IGNIS ST_COMPARE
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 CMP=$2
 export OMP_NUM_THREADS=1 # the workers pass their environment on to the ranks
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
-    for p in "${pids[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2> /dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2> /dev/null
-    done
-    # ranks live in their own process groups: any left by a killed worker
-    for p in $(pgrep -f "$work/n[12]/job-"); do kill -KILL "$p" 2> /dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.05 s
-wait_for() { local n=$(($1 * 20)); shift; for i in $(seq 1 $n); do "$@" && return 0; sleep 0.05; done; return 1; }
+enter_work_dir
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+write_corpus corpus.txt
 spec() { # name steps ckpt_interval: absolute paths (the ranks run in the workers' directory)
     cat > "$1.json" <<JSON
 {"name": "$1",
@@ -75,16 +57,7 @@ timeout -k 5 120 "$IGNIS" train mkdir.json --quiet > mkdir.log 2>&1 && [ -s deep
     && ok "ignis train created the output's directory" || { cat mkdir.log; bad "output in a new directory"; }
 
 # ---- the coordinator on a free port, two workers ----
-for try in 1 2 3 4 5; do
-    endpoint=tcp://127.0.0.1:$((20000 + RANDOM % 40000))
-    "$IGNIS" coordinator --listen "$endpoint" --state "$work/state" --heartbeat-timeout 2 > coord.log 2>&1 &
-    coord=$!
-    wait_for 5 grep -q "listening on" coord.log && break
-    kill -KILL $coord 2> /dev/null; wait $coord 2> /dev/null
-    coord=
-done
-[ -n "$coord" ] || { cat coord.log; echo "FAILED: no coordinator could listen"; exit 1; }
-pids+=($coord)
+coordinator_on_free_port "$work/state" --heartbeat-timeout 2
 declare -A worker
 for n in n1 n2; do
     "$IGNIS" worker --coordinator "$endpoint" --cpus 2 --name $n --work-dir "$work/$n" > $n.log 2>&1 &
@@ -123,7 +96,7 @@ t_kill=$(now); kill -KILL "$victim"
 wait_for 10 noticed; t_notice=$(now)
 noticed && ok "rank killed (pid $victim): failure noticed in $(secs "$t_kill" "$t_notice") s: $(grep "job $j restarting" coord.log | cut -c39-)" \
     || { show "$j"; bad "the rank's death was not noticed within 10 s"; }
-wait_for 10 test -z "$(ranks_of "$j" 1)" && ok "no rank of attempt 1 remains ($(secs "$t_kill" "$(now)") s after the kill)" \
+wait_for 10 eval '[ -z "$(ranks_of "$j" 1)" ]' && ok "no rank of attempt 1 remains ($(secs "$t_kill" "$(now)") s after the kill)" \
     || bad "ranks of attempt 1 remain: $(ranks_of "$j" 1 | tr '\n' ' ')"
 wait_for 120 stepped; t_step=$(now)
 stepped && echo "rank kill: kill -> noticed $(secs "$t_kill" "$t_notice") s, -> first step of attempt 2 $(secs "$t_kill" "$t_step") s"
@@ -152,7 +125,7 @@ kill -KILL "${worker[n2]}" $(pgrep -f "$work/n2/job-$j/")
 wait_for 10 fenced; t_notice=$(now)
 fenced && ok "worker n2 killed: fenced in $(secs "$t_kill" "$t_notice") s: $(grep "node n2 (worker" coord.log | cut -c39-)" \
     || { show "$j"; bad "node n2 was not fenced within 10 s"; }
-wait_for 10 test -z "$(ranks_of "$j" 1)" && ok "no rank of attempt 1 remains on n1 ($(secs "$t_kill" "$(now)") s after the kill)" \
+wait_for 10 eval '[ -z "$(ranks_of "$j" 1)" ]' && ok "no rank of attempt 1 remains on n1 ($(secs "$t_kill" "$(now)") s after the kill)" \
     || bad "ranks of attempt 1 remain: $(ranks_of "$j" 1 | tr '\n' ' ')"
 wait_for 120 restarted; t_step=$(now)
 restarted && echo "worker kill: kill -> fenced $(secs "$t_kill" "$t_notice") s, -> first step on n1 alone $(secs "$t_kill" "$t_step") s"
@@ -164,5 +137,4 @@ wait_job "$j" 300 && last=$(ls -d n1/job-$j/attempt-* | sort -t- -k3 -n | tail -
 grep -E "job $j (running|restarting|succeeded|failed)|ABORT|fenced" coord.log | cut -c12-23,38- | sed 's/^/  /'
 out=$("$CMP" lost/model.safetensors whole/model.safetensors 1e-4) && echo "its weights vs 4 ranks throughout: $out"
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

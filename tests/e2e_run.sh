@@ -12,39 +12,18 @@
 #     prints rank 0's output (relayed from the coordinator).
 # Usage: e2e_run.sh IGNIS ucx|no-ucx
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 UCX=${2:-ucx}
 export OMP_NUM_THREADS=1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
-    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # ranks of this test's directory
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2> /dev/null ||
-        echo $((20000 + RANDOM % 30000))
-}
+enter_work_dir
 # stop PID: SIGTERM, 15 s, then SIGKILL; true when it stopped by itself.
 stop() {
     kill -TERM "$1" 2> /dev/null
     if wait_for 15 eval "! kill -0 $1 2> /dev/null"; then wait "$1" 2> /dev/null; return 0; fi
     kill -9 "$1" 2> /dev/null; return 1
 }
-ig() { timeout -k 2 30 "$IGNIS" "$@"; }
 
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+write_corpus corpus.txt
 spec() { # name steps [output]
     cat > "$1.json" <<JSON
 {"model": {"type": "gpt", "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
@@ -114,7 +93,6 @@ err=$(ig status 2>&1)
 check "the default address is tcp://127.0.0.1:7070" '[[ $err == *"tcp://127.0.0.1:7070"* ]]'
 
 # ---- 2. ignis run --local N ----
-left() { pgrep -f "$work/$1" > /dev/null && { pgrep -fa "$work/$1"; return 0; }; return 1; }
 out=$(timeout -k 5 120 "$IGNIS" run --local 1 sub/tiny.json --state "$work/run1" 2>&1); rc=$?
 check "run --local 1: exit 0 (rc $rc)" '[ $rc -eq 0 ] || { echo "$out"; false; }'
 check "run --local 1: progress lines up to success" 'echo "$out" | grep -q "^job 1  succeeded  attempt 1"'
@@ -154,5 +132,4 @@ else
     echo "a build without UCX: run --local 2 (CPU ranks meet over UCX) is skipped"
 fi
 
-echo "e2e_run: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

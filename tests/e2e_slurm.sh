@@ -15,6 +15,7 @@
 # the cluster does not come up (its logs are printed).
 # Usage: e2e_slurm.sh IGNIS ST_COMPARE START_LOCAL_SLURM
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 CMP=$2 SLURM_FIXTURE=$3
 [ "$(id -u)" = 0 ] || { echo "not root: Slurm cannot be started here; skipped"; exit 77; }
 for p in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged salloc srun scontrol sinfo; do
@@ -22,29 +23,16 @@ for p in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged salloc srun scont
 done
 unset $(env | grep -o '^SLURM_[A-Z_]*') # not inside anyone's allocation
 export OMP_NUM_THREADS=1
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-work=$(mktemp -d)
-cleanup() {
+mpirun_env
+mpi_timeout=240 # mpi (lib.sh): within this test's 300 s
+cleanup() { # stops the Slurm cluster first, then what lib.sh's cleanup does
     "$SLURM_FIXTURE" stop "$work/slurm"
-    for p in $(pgrep -f "$work/"); do kill -9 "$p" 2> /dev/null; done # workers and ranks of this test
+    kill_under "$work/" # workers and ranks of this test
     rm -rf "$work"
 }
-trap cleanup EXIT
-trap "exit 1" INT TERM
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-# wait_for SECONDS COMMAND...: until the command succeeds (1 when it never did).
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
-left() { pgrep -f "$work/$1" > /dev/null && { pgrep -fa "$work/$1"; return 0; }; return 1; }
+enter_work_dir
 
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+write_corpus corpus.txt
 spec() { # name steps
     cat > "$1.json" <<JSON
 {"name": "$1",
@@ -56,14 +44,6 @@ spec() { # name steps
  "log": {"interval": 1, "metrics": "$1/metrics.jsonl"},
  "output": "$1/model.safetensors"}
 JSON
-}
-losses() { grep -o '"step": [0-9]*, "loss": [0-9.e+-]*' "$1" | awk '{ print $2, $4 }' | tr -d ,; }
-# same_losses A B: the same steps, each loss within 1e-5 (relative)
-same_losses() {
-    local a b
-    a=$(losses "$1") b=$(losses "$2")
-    [ -n "$a" ] && [ "$(echo "$a" | wc -l)" = "$(echo "$b" | wc -l)" ] && paste <(echo "$a") <(echo "$b") |
-        awk '{ d = $2 - $4; if (d < 0) d = -d; if ($1 != $3 || d > 1e-5 * ($4 < 0 ? -$4 : $4) + 1e-6) bad = 1 } END { exit bad }'
 }
 spec job 10
 
@@ -109,7 +89,7 @@ check "ignis run killed -9: salloc ended and released the allocation" \
 
 if command -v mpirun > /dev/null; then
     spec mpi 10
-    timeout -k 5 240 mpirun -np 4 --bind-to none "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
+    mpi 4 "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
     check "run --slurm: the losses of mpirun -np 4 (1e-5)" 'same_losses job/metrics.jsonl mpi/metrics.jsonl'
     if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "run --slurm: the final weights of mpirun -np 4: $out"
     else bad "run --slurm: the final weights differ from mpirun -np 4: $out"; fi
@@ -117,5 +97,4 @@ else
     echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
 fi
 
-echo "e2e_slurm: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

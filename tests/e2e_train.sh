@@ -9,13 +9,9 @@
 #     with a one-line message naming the file.
 # Usage: e2e_train.sh IGNIS MAKE_MNIST
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 MAKE_MNIST=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
+enter_work_dir
 
 # ---- 1. MLP on synthetic MNIST ----
 "$MAKE_MNIST" mnist 12000 2000 7
@@ -40,8 +36,7 @@ else
 fi
 
 # ---- 2. resume is bit-exact ----
-head -c 300000 /usr/share/games/fortunes/computers > corpus.txt 2>/dev/null ||
-    awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+head -c 300000 /usr/share/games/fortunes/computers > corpus.txt 2>/dev/null || write_corpus corpus.txt
 for run in a b; do
     mkdir -p $run
     cat > $run/gpt.json <<JSON
@@ -82,5 +77,4 @@ sed 's#mnist/train-labels-idx1-ubyte#mnist/short-labels#' mlp.json > badlabels.j
 [ $rc = 1 ] && grep -q "short-labels" bad2.log \
     && ok "truncated labels file: exit 1 naming the file" || { cat bad2.log; bad "truncated labels gave rc $rc"; }
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

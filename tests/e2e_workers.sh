@@ -23,30 +23,13 @@
 # Every wait is bounded; every process started here is killed at exit.
 # Usage: e2e_workers.sh IGNIS ST_COMPARE SUBMIT_JOB
 set -u
+source "$(dirname "$0")/lib.sh"
 IGNIS=$1 CMP=$2 SUBMIT=$3
 export OMP_NUM_THREADS=1 # the workers pass their environment on to the ranks
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
-    for p in "${pids[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2> /dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2> /dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-cd "$work"
-passed=0 failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s
-wait_for() { local n=$(($1 * 10)); shift; for i in $(seq 1 $n); do "$@" && return 0; sleep 0.1; done; return 1; }
+mpirun_env
+enter_work_dir
 
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) printf "%s ", (rand() < 0.5 ? "the cat" : "a dog") }' > corpus.txt
+write_corpus corpus.txt
 spec() { # name steps ckpt_interval: absolute paths (the ranks run in the workers' directory)
     cat > "$1.json" <<JSON
 {"name": "$1",
@@ -62,17 +45,7 @@ JSON
 }
 
 # ---- the coordinator on a free port, two workers ----
-for try in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 40000))
-    endpoint=tcp://127.0.0.1:$port
-    "$IGNIS" coordinator --listen "$endpoint" --state "$work/state" > coord.log 2>&1 &
-    coord=$!
-    wait_for 5 grep -q "listening on" coord.log && break
-    kill -KILL $coord 2> /dev/null; wait $coord 2> /dev/null
-    coord=
-done
-[ -n "$coord" ] || { cat coord.log; echo "FAILED: no coordinator could listen"; exit 1; }
-pids+=($coord)
+coordinator_on_free_port "$work/state"
 for n in n1 n2; do
     "$IGNIS" worker --coordinator "$endpoint" --cpus 2 --name $n --work-dir "$work/$n" > $n.log 2>&1 &
     pids+=($!)
@@ -104,7 +77,7 @@ if out=$("$CMP" job/model.safetensors single/model.safetensors 1e-5); then ok "w
 else bad "workers differ from 1 process: $out"; fi
 if command -v mpirun > /dev/null; then
     spec mpi 30 10
-    timeout -k 5 300 mpirun -np 4 --bind-to none "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
+    mpi 4 "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
     if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "workers == mpirun -np 4: $out"
     else bad "workers differ from mpirun -np 4: $out"; fi
     # `ignis run --local 4` (its own coordinator and worker): the same losses, step by step, and weights
@@ -166,7 +139,7 @@ SH
 chmod +x late3.sh
 coordinator2() { "$IGNIS" coordinator --listen "$endpoint2" --state "$work/state2" >> coord2.log 2>&1 & coord2=$!; pids+=($coord2); }
 for try in 1 2 3 4 5; do
-    endpoint2=tcp://127.0.0.1:$((20000 + RANDOM % 40000))
+    endpoint2=tcp://127.0.0.1:$(free_port)
     coordinator2
     wait_for 5 grep -q "listening on" coord2.log && break
 done
@@ -233,5 +206,4 @@ final=$(status2 4)
     && ok "every rank finished while the coordinator was away; restarted: $final" \
     || { cat away.out; tail -20 coord2.log; bad "ranks finished while the coordinator was away (rc $rc, gone $gone): $final"; }
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish
