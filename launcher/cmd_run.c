@@ -45,7 +45,7 @@
 #include "launcher/commands.h"
 #include "launcher/run_workers.h"
 
-enum { LOG_DRAIN_S = 10, POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
+enum { TAIL_LINES = 10, TAIL_WAIT_S = 3, LOG_DRAIN_S = 10, POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
 
 extern char **environ;
 
@@ -235,11 +235,15 @@ static int follow(const char *addr, long long id, run_proc *coord, run_workers *
         }
         long long attempt = json_integer_value(json_object_get(j, "attempt"));
         bool done = !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
-        started |= !strcmp(state, "running") || !strcmp(state, "succeeded") || !strcmp(state, "restarting");
+        /* every state but queued and cancelled says ranks ran (a job fails only after an attempt did) */
+        started |= strcmp(state, "queued") && strcmp(state, "cancelled");
         if (started) { /* rank 0's output; at the end, all of it (bounded) */
             for (double end = now_s() + (done ? LOG_DRAIN_S : 0); !run_logs_poll(&logs, addr) && now_s() < end;)
                 sleep_ms(POLL_MS / 2);
         }
+        if (started && seen_attempt >= 1 && attempt > seen_attempt) /* attempt seen_attempt failed */
+            run_logs_tail(addr, id, seen_attempt, TAIL_LINES, TAIL_WAIT_S);
+        if (started && !strcmp(state, "failed")) run_logs_tail(addr, id, attempt, TAIL_LINES, TAIL_WAIT_S);
         if (strcmp(state, seen) || attempt != seen_attempt) {
             client_print_job(stdout, j);
             fflush(stdout);

@@ -4,9 +4,12 @@
  * other (a line "ignis run: attempt A" before each restarted one). So `ignis
  * run` reads like `ignis train` (the trainer prints on rank 0 only), on any
  * launcher, without reading the workers' files. The first failed request
- * (printed) ends the relay; the job is followed regardless. */
-#include <signal.h>
+ * (printed) ends the relay; the job is followed regardless. When an attempt
+ * fails, the last lines the other ranks wrote (the merged view, rank -1)
+ * follow on stderr: the error of a rank other than 0 is seen too. */
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "launcher/run_workers.h"
 
@@ -53,4 +56,55 @@ bool run_logs_poll(run_logs *l, const char *addr) {
         printf("ignis run: attempt %lld\n", l->attempt);
         fflush(stdout);
     }
+}
+
+enum { TAIL_KEEP = 64 << 10 };
+
+void run_logs_tail(const char *addr, long long job, long long attempt, int lines, double wait_s) {
+    static unsigned char data[IG_PROTO_MAX_LOG_CHUNK];
+    static char keep[TAIL_KEEP + 1];
+    size_t kept = 0;
+    long long offset = 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double end = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec + wait_s;
+    for (;;) { /* the whole merged log, keeping its last TAIL_KEEP bytes, until eof or the deadline */
+        json_t *body = json_pack("{s:I, s:i, s:I, s:I, s:i}", "job", (json_int_t)job, "rank", -1, "attempt",
+                                 (json_int_t)attempt, "offset", (json_int_t)offset, "max_bytes",
+                                 (int)IG_PROTO_MAX_LOG_CHUNK),
+               *reply = NULL;
+        int rc = run_request(addr, IG_MSG_LOGS, body, IG_MSG_LOGS_REPLY, CLIENT_TIMEOUT_MS, &reply);
+        json_decref(body);
+        if (rc) return;
+        const json_t *text = json_object_get(reply, "data");
+        size_t got = 0;
+        bool eof = json_is_true(json_object_get(reply, "eof"));
+        if (ig_proto_b64_decode(json_string_value(text), json_string_length(text), data, sizeof data, &got)) got = 0;
+        json_decref(reply);
+        offset += (long long)got;
+        size_t take = got < TAIL_KEEP ? got : TAIL_KEEP;
+        if (kept + take > TAIL_KEEP) { /* drop the oldest bytes */
+            memmove(keep, keep + kept + take - TAIL_KEEP, TAIL_KEEP - take);
+            kept = TAIL_KEEP - take;
+        }
+        memcpy(keep + kept, data + got - take, take), kept += take;
+        if (got == IG_PROTO_MAX_LOG_CHUNK) continue;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (eof || (double)t.tv_sec + 1e-9 * (double)t.tv_nsec >= end) break;
+        nanosleep(&(struct timespec){0, 100000000L}, NULL);
+    }
+    keep[kept] = 0;
+    /* the last `lines` lines of ranks other than 0 (rank 0's were relayed) */
+    char *pick[64];
+    int n = 0;
+    if (lines > 64) lines = 64;
+    for (char *save, *line = strtok_r(keep, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!strncmp(line, "[rank 0] ", 9)) continue;
+        if (n == lines) memmove(pick, pick + 1, (size_t)(lines - 1) * sizeof *pick), n--;
+        pick[n++] = line;
+    }
+    if (!n) return;
+    fprintf(stderr, "ignis run: the last lines of the other ranks in attempt %lld (ignis logs %lld --attempt %lld):\n",
+            attempt, job, attempt);
+    for (int i = 0; i < n; i++) fprintf(stderr, "  %s\n", pick[i]);
 }

@@ -126,6 +126,10 @@ typedef struct run_logs {
  * attempt started): true when it has all there will be, so far (the last
  * attempt that started reached its end, or the relay is off). */
 bool run_logs_poll(run_logs *l, const char *addr);
+/* After a failed attempt: the last `lines` (at most 64) lines that ranks
+ * other than 0 wrote in it (the coordinator's merged view), on stderr;
+ * waits up to wait_s for all of its output to arrive. Quiet on errors. */
+void run_logs_tail(const char *addr, long long job, long long attempt, int lines, double wait_s);
 
 /* client_request (commands.h) with SIGINT and SIGTERM held back meanwhile
  * (they would cut its waits short); handled after it, within its timeout. */
