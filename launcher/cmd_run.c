@@ -1,6 +1,6 @@
 /* launcher/cmd_run.c: `ignis run (--local N | --hosts H:N,... | --slurm) JOB
  * [--state DIR]`: a coordinator and workers for one job. It starts a
- * coordinator (a child process of this same binary, on a free port) and the
+ * coordinator (a child process of this same binary) and the
  * workers (launcher/run_workers.h: one here, one per host over ssh, or one
  * per node of a Slurm allocation with srun), submits JOB on all their slots,
  * follows it with STATUS (one line whenever its state or attempt changes)
@@ -19,8 +19,8 @@
  * DIR: coordinator.log, worker.log or worker-HOST.log, work/job-J/attempt-A/
  * rank-R.log (--local) or work/HOST/job-J/... (--hosts, --slurm).
  *
- * Hosts that are all this machine: the coordinator is plaintext on
- * 127.0.0.1. Otherwise CurveZMQ (make_keys): the coordinator on every
+ * Hosts that are all this machine: the coordinator is plaintext on a Unix
+ * socket only this user can reach. Otherwise CurveZMQ (make_keys): the coordinator on every
  * interface with its key and the authorized workers' key, which each
  * launcher copies to its hosts (run_ctx.key_file). Its argv
  * (coordinator_argv) and the workers' environment (worker_env) are each
@@ -45,7 +45,8 @@
 #include "launcher/commands.h"
 #include "launcher/run_workers.h"
 
-enum { TAIL_LINES = 10, TAIL_WAIT_S = 3, LOG_DRAIN_S = 10, POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
+/* sun_path holds 108 bytes: "ipc://" and the path must fit (addr's size). */
+enum { IPC_PATH_MAX = 6 + 107, TAIL_LINES = 10, TAIL_WAIT_S = 3, LOG_DRAIN_S = 10, POLL_MS = 200, SUBMIT_TIMEOUT_MS = 10000, CANCEL_WAIT_S = 20, WORKER_GRACE_S = 2 };
 
 extern char **environ;
 
@@ -307,7 +308,8 @@ int cmd_run(int argc, char **argv) {
     if (!rc && !ranks) rc = 2;
     if (rc) return json_decref(spec), free(w), rc;
 
-    char exe[PATH_MAX], cwd[PATH_MAX], state[PATH_MAX], addr[64], listen[64], worker_addr[RUN_NAME_MAX + 32],
+    char exe[PATH_MAX], cwd[PATH_MAX], state[PATH_MAX], addr[IPC_PATH_MAX + 1], listen[IPC_PATH_MAX + 1],
+        worker_addr[RUN_NAME_MAX + IPC_PATH_MAX],
         coord_dir[PATH_MAX + 16], key[PATH_MAX + 64], client_key[PATH_MAX + 64], authorized[PATH_MAX + 64],
         coord_public[IG_PROTO_KEY_LEN + 1], self[RUN_NAME_MAX] = "localhost";
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -325,7 +327,10 @@ int cmd_run(int argc, char **argv) {
     if (state_opt && !realpath(state_opt, state)) snprintf(state, sizeof state, "%s", state_opt);
     /* Workers on other hosts: CurveZMQ, the coordinator on every interface,
      * reached at --coordinator-host (default: this host's name). Else
-     * plaintext on loopback (keys left in the environment would not fit). */
+     * plaintext (keys left in the environment would not fit) on a Unix socket
+     * in a directory only this user can enter (STATE/sock, mode 0700), so
+     * other users of the machine cannot submit to it; on loopback TCP only
+     * when that path is too long for a socket. */
     if (remote && make_keys(state, key, client_key, authorized, sizeof key, coord_public)) {
         json_decref(spec);
         free(w);
@@ -337,6 +342,15 @@ int cmd_run(int argc, char **argv) {
     snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
     snprintf(listen, sizeof listen, "tcp://%s:%d", remote ? "0.0.0.0" : "127.0.0.1", port);
     snprintf(worker_addr, sizeof worker_addr, "tcp://%s:%d", remote ? head ? head : self : "127.0.0.1", port);
+    char sock_dir[PATH_MAX + 8];
+    snprintf(sock_dir, sizeof sock_dir, "%s/sock", state);
+    if (!remote && strlen("ipc://") + strlen(sock_dir) + strlen("/coordinator") <= IPC_PATH_MAX &&
+        (!mkdir(sock_dir, 0700) || errno == EEXIST) && !chmod(sock_dir, 0700)) {
+        snprintf(addr, sizeof addr, "ipc://%s/coordinator", sock_dir);
+        snprintf(listen, sizeof listen, "%s", addr);
+        snprintf(worker_addr, sizeof worker_addr, "%s", addr);
+        port = 1; /* none needed */
+    }
     snprintf(coord_dir, sizeof coord_dir, "%s/coordinator", state);
     run_proc coord = {.what = "the coordinator", .stdin_fd = -1};
     snprintf(coord.log, sizeof coord.log, "%s/coordinator.log", state);

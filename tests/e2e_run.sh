@@ -97,6 +97,8 @@ out=$(timeout -k 5 120 "$IGNIS" run --local 1 sub/tiny.json --state "$work/run1"
 check "run --local 1: exit 0 (rc $rc)" '[ $rc -eq 0 ] || { echo "$out"; false; }'
 check "run --local 1: progress lines up to success" 'echo "$out" | grep -q "^job 1  succeeded  attempt 1"'
 check "run --local 1: the output was written" '[ -s tiny.safetensors ]'
+check "run --local 1: the coordinator on a Unix socket in a directory only this user can enter" \
+    '[[ $out == *"coordinator at ipc://$work/run1/sock/coordinator,"* ]] && [ "$(stat -c %a run1/sock)" = 700 ]'
 check "run --local 1: no coordinator, worker or rank left" '! left run1'
 
 err=$(timeout -k 5 120 "$IGNIS" run --local 1 broken.json --state "$work/run2" 2>&1); rc=$?
