@@ -138,22 +138,27 @@ void client_print_job(FILE *f, const json_t *j) {
     fputc('\n', f);
 }
 
-enum { OPT_COORD = 256, OPT_RANKS, OPT_MIN, OPT_MAX, OPT_RESTARTS, OPT_JSON };
+enum { OPT_COORD = 256, OPT_RANKS, OPT_MIN, OPT_MAX, OPT_RESTARTS, OPT_JSON, OPT_STRATEGY };
 
 int cmd_submit(int argc, char **argv) {
     static const struct option opts[] = {
         {"coordinator", required_argument, NULL, OPT_COORD}, {"ranks", required_argument, NULL, OPT_RANKS},
         {"min-ranks", required_argument, NULL, OPT_MIN},      {"max-ranks", required_argument, NULL, OPT_MAX},
-        {"max-restarts", required_argument, NULL, OPT_RESTARTS}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"max-restarts", required_argument, NULL, OPT_RESTARTS}, {"strategy", required_argument, NULL, OPT_STRATEGY},
+        {"help", no_argument, NULL, 'h'},                     {NULL, 0, NULL, 0}};
     static const char *const names[] = {"ranks", "min_ranks", "max_ranks", "max_restarts"};
     long long v[4] = {0, 0, 0, -1};
-    const char *addr = NULL;
+    const char *addr = NULL, *strategy = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_COORD: addr = optarg; break;
+        case OPT_STRATEGY: /* the coordinator says which it runs */
+            if (!*optarg || strlen(optarg) > 32)
+                return cmd_usage("submit", "--strategy: expected a name like ddp, got '%s'", optarg);
+            strategy = optarg;
+            break;
         case OPT_RANKS:
         case OPT_MIN:
         case OPT_MAX:
@@ -179,6 +184,7 @@ int cmd_submit(int argc, char **argv) {
     json_t *body = json_pack("{s:o}", "spec", spec);
     for (int k = 0; k < 4; k++)
         if (v[k] > 0 || (k == 3 && v[k] >= 0)) json_object_set_new(body, names[k], json_integer(v[k]));
+    if (strategy) json_object_set_new(body, "strategy", json_string(strategy));
     addr = client_address(addr);
     rc = client_request(addr, IG_MSG_SUBMIT, body, IG_MSG_SUBMIT_ACK, CLIENT_TIMEOUT_MS, &reply);
     if (!rc) printf("submitted job %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(reply, "job")));

@@ -70,6 +70,7 @@ int cmd_worker(int argc, char **argv);
     "    --max-ranks N       the most ranks it may run on (default: run.max_ranks)\n"  \
     "    --max-restarts N    new attempts after a failure (default: run.max_restarts,\n" \
     "                        else 3)\n"                                              \
+    "    --strategy NAME     ddp (default: run.strategy; fsdp is to come)\n"        \
     "    (a CurveZMQ coordinator: IGNIS_KEY=this client's key pair file and\n"         \
     "     IGNIS_COORDINATOR_KEY=its public key or .pub file, for every client)\n"
 #define STATUS_HELP                                                                     \

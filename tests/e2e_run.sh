@@ -80,6 +80,9 @@ err=$(ig submit missing.json 2>&1); rc=$?
 check "a missing spec: exit 2, '$err'" '[ $rc -eq 2 ]'
 err=$(ig submit tiny.json --ranks 0 2>&1); rc=$?
 check "--ranks 0: exit 2" '[ $rc -eq 2 ]'
+err=$(ig submit tiny.json --strategy fsdp 2>&1); rc=$?
+check "submit --strategy fsdp: refused by the coordinator, exit 1, '$err'" \
+    '[ $rc -eq 1 ] && [[ $err == *"strategy '"'"'fsdp'"'"': only ddp is supported"* ]]'
 check "nothing more was submitted" '[ "$(ig status | grep -c "^job ")" -eq 2 ]'
 
 check "the worker stops on SIGTERM" 'stop $worker'
