@@ -485,7 +485,8 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
             continue;
         job_rt *jr = job_rt_get(d, j);
         json_t *step = json_object_get(it, "step"), *loss = json_object_get(it, "loss"),
-               *tps = json_object_get(it, "tokens_per_s"), *ms = json_object_get(it, "step_ms");
+               *tps = json_object_get(it, "tokens_per_s"), *ms = json_object_get(it, "step_ms"),
+               *ckpt = json_object_get(it, "ckpt_step");
         if (!step) continue;
         long long s = json_integer_value(step);
         /* Steps only grow within an attempt and never pass train.steps: anything else is refused. */
@@ -501,6 +502,10 @@ static void on_heartbeat(coordd *d, const ig_proto_msg *m) {
         if (loss) jr->has_loss = true, jr->loss = json_number_value(loss);
         if (tps) jr->has_tps = true, jr->tps = json_number_value(tps);
         if (ms) jr->has_ms = true, jr->ms = json_number_value(ms);
+        /* a newer committed checkpoint: journaled (the restart reason names it) */
+        if (ckpt && json_integer_value(ckpt) > j->ckpt_step && json_integer_value(ckpt) <= s &&
+            ig__coord_job_checkpoint(d->c, j->id, json_integer_value(ckpt)))
+            logf_("job %lld: %s", (long long)j->id, ig_last_error());
     }
     if (*bad) reply_error(d, m, IG_ERR_INVALID, "%s", bad); /* logged there */
 }
@@ -564,6 +569,7 @@ static json_t *job_json(coordd *d, const ig__coord_job *j) {
         if (r->has_tps) json_object_set_new(o, "tokens_per_s", json_real(r->tps));
         if (r->has_ms) json_object_set_new(o, "step_ms", json_real(r->ms));
     }
+    if (j->ckpt_step >= 0) json_object_set_new(o, "ckpt_step", json_integer(j->ckpt_step));
     return o;
 }
 

@@ -67,13 +67,13 @@ static const field running_fields[] = {ID("job", REQ), ID("attempt", REQ), RANK(
 static const field running_item = OBJ("", REQ, running_fields);
 static const field progress_fields[] = {ID("job", REQ), ID("attempt", REQ), RANK("rank", NULL),
                                         ID("step", OPT), NUM("loss", OPT, false), NUM("tokens_per_s", OPT, true),
-                                        NUM("step_ms", OPT, true), END};
+                                        NUM("step_ms", OPT, true), ID("ckpt_step", OPT), END};
 static const field progress_item = OBJ("", REQ, progress_fields);
 static const field job_fields[] = {ID("job", REQ), STR("name", OPT, 0, 255), STR("state", REQ, 1, 32),
                                    STR("reason", OPT, 0, TEXT_MAX), ID("attempt", REQ),
                                    INT("ranks", OPT, 1, MAX_ITEMS), ID("step", OPT),
                                    NUM("loss", OPT, false), NUM("tokens_per_s", OPT, true),
-                                   NUM("step_ms", OPT, true), END};
+                                   NUM("step_ms", OPT, true), ID("ckpt_step", OPT), END};
 static const field job_item = OBJ("", REQ, job_fields);
 static const field placement_fields[] = {RANK("rank", "world"), INT("local_rank", REQ, 0, MAX_ITEMS - 1),
                                          INT("slot", REQ, 0, MAX_ITEMS - 1), END};

@@ -92,7 +92,13 @@ static ig_status place(ig__coord *c, ig__coord_job *j, bool *placed) {
             if (!n->owner[s]) next.assign[r++] = (ig__coord_rank){n->id, local++, s};
     }
     next.state = IG_JOB_RUNNING, next.ranks = w, next.started = ig__coord_now(), next.awaiting = false;
-    snprintf(next.reason, sizeof next.reason, "attempt %d placed: %d ranks on %d nodes", j->attempt, w, nodes);
+    int k = snprintf(next.reason, sizeof next.reason, "attempt %d placed: %d ranks on %d nodes", j->attempt, w,
+                     nodes);
+    if (j->state == IG_JOB_RESTARTING && k > 0 && (size_t)k < sizeof next.reason) { /* why, and from where */
+        char from[48] = "";
+        if (j->ckpt_step >= 0) snprintf(from, sizeof from, ", last checkpoint step %lld", (long long)j->ckpt_step);
+        snprintf(next.reason + k, sizeof next.reason - (size_t)k, "%s, after: %.150s", from, j->reason);
+    }
     return ig__coord_transition(c, j, next);
 }
 

@@ -120,7 +120,7 @@ void client_print_job(FILE *f, const json_t *j) {
     const char *reason = json_string_value(json_object_get(j, "reason"));
     json_t *ranks = json_object_get(j, "ranks"), *step = json_object_get(j, "step"),
            *loss = json_object_get(j, "loss"), *tps = json_object_get(j, "tokens_per_s"),
-           *ms = json_object_get(j, "step_ms");
+           *ms = json_object_get(j, "step_ms"), *ckpt = json_object_get(j, "ckpt_step");
     fprintf(f, "job %" JSON_INTEGER_FORMAT "  %s  attempt %" JSON_INTEGER_FORMAT,
             json_integer_value(json_object_get(j, "job")), json_string_value(json_object_get(j, "state")),
             json_integer_value(json_object_get(j, "attempt")));
@@ -135,6 +135,7 @@ void client_print_job(FILE *f, const json_t *j) {
         else fprintf(f, "  %.0f tok/s", v);
     }
     if (ms) fprintf(f, "  %.1f ms/step", json_number_value(ms));
+    if (ckpt) fprintf(f, "  checkpoint %" JSON_INTEGER_FORMAT, json_integer_value(ckpt));
     fputc('\n', f);
 }
 

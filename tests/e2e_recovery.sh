@@ -88,7 +88,9 @@ wait_job "$a" 300 && wait_job "$b" 300 && [ $side = 1 ] \
 # ---- 2. kill -9 of a rank ----
 spec killed 2000 100; spec whole 2000 100
 j=$(submit killed.json --ranks 4)
-wait_for 120 test -d killed/ckpt/step_00000100 || { show "$j"; bad "no first checkpoint"; }
+# the coordinator knows of a committed checkpoint (rank 0's progress, through the heartbeats)
+ckpt_known() { "$IGNIS" status --coordinator "$endpoint" "$j" | grep -q "  checkpoint [0-9]"; }
+wait_for 120 ckpt_known || { show "$j"; bad "the coordinator heard of no checkpoint"; }
 victim=$(pgrep -f "$work/n[12]/job-$j/attempt-1/job.json" | head -1)
 noticed() { grep -q "job $j restarting" coord.log; }
 stepped() { grep -qs "^step" n*/job-$j/attempt-2/rank-0.log; }
@@ -104,6 +106,8 @@ wait_job "$j" 300 && [ "$("$IGNIS" status --coordinator "$endpoint" "$j" | awk '
     && grep -q "resumed from step" n*/job-$j/attempt-2/rank-0.log \
     && ok "job $j succeeded at attempt 2, $(grep -h "resumed from step" n*/job-$j/attempt-2/rank-0.log)" \
     || { show "$j"; bad "the job with a killed rank"; }
+grep -qE "job $j running \(attempt 2\): attempt 2 placed: 4 ranks on 2 nodes, last checkpoint step [0-9]+, after: rank [0-9] exited with signal 9" coord.log \
+    && ok "attempt 2's reason names the last checkpoint and the failure" || bad "attempt 2's reason"
 grep -E "job $j (running|restarting|succeeded|failed)|ABORT" coord.log | cut -c12-23,38- | sed 's/^/  /'
 w=$(submit whole.json --ranks 4)
 wait_job "$w" 300 || { show "$w"; bad "the uninterrupted job"; }

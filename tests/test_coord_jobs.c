@@ -202,7 +202,8 @@ static void rank_failure_restarts_with_the_next_attempt(void **state) {
     assert_int_equal(j->ranks, 4);
     assert_int_equal(j->ckpt_step, 1000);
     assert_non_null(strstr(events(f->c, a), "restarting: rank 3 died at step 1200 (signal 9)\n"
-                                            "running: attempt 2 placed: 4 ranks on 2 nodes\n"));
+                                            "running: attempt 2 placed: 4 ranks on 2 nodes, last checkpoint step "
+                                            "1000, after: rank 3 died at step 1200 (signal 9)\n"));
 }
 
 static void node_failure_fences_the_node_and_the_job_shrinks_within_its_range(void **state) {

@@ -337,13 +337,15 @@ static void placement_rendezvous_and_success(void **state) {
 
     /* progress: STATUS on the worker's own socket comes after its HEARTBEAT */
     send_msg(w1, IG_MSG_HEARTBEAT,
-             json_pack("{s:i, s:[{s:I, s:i, s:i, s:i, s:f, s:f, s:f}]}", "worker", 1, "ranks", "job", (json_int_t)job,
-                       "attempt", 1, "rank", 0, "step", 10, "loss", 2.5, "tokens_per_s", 1234.5, "step_ms", 12.25));
+             json_pack("{s:i, s:[{s:I, s:i, s:i, s:i, s:f, s:f, s:f, s:i}]}", "worker", 1, "ranks", "job",
+                       (json_int_t)job, "attempt", 1, "rank", 0, "step", 10, "loss", 2.5, "tokens_per_s", 1234.5,
+                       "step_ms", 12.25, "ckpt_step", 5));
     json_t *j = status_of(w1, job);
     assert_int_equal(geti(j, "step"), 10);
     assert_true(json_real_value(json_object_get(j, "loss")) == 2.5);
     assert_true(json_real_value(json_object_get(j, "tokens_per_s")) == 1234.5);
     assert_true(json_real_value(json_object_get(j, "step_ms")) == 12.25);
+    assert_int_equal(geti(j, "ckpt_step"), 5); /* a committed checkpoint: journaled */
     json_decref(j);
     /* impossible steps (backwards, or past train.steps: 1000 by default) are refused; progress stays */
     for (int bad = 0; bad < 2; bad++)

@@ -134,20 +134,22 @@ static void on_hello_timer(uv_timer_t *t) {
 }
 
 /* Rank 0's progress.json (worker/train_progress.c) in its attempt directory
- * into its heartbeat item: step, loss, tokens_per_s, step_ms, where valid. */
+ * into its heartbeat item: step, loss, tokens_per_s, step_ms, ckpt_step, where valid. */
 static void add_progress(const wd *w, json_t *item, sup_rank_id id) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/job-%" PRId64 "/attempt-%" PRId64 "/progress.json", w->o.work_dir,
              id.job, id.attempt);
     json_t *p = json_load_file(path, 0, NULL);
     json_t *step = json_object_get(p, "step"), *loss = json_object_get(p, "loss"),
-           *tps = json_object_get(p, "tokens_per_s"), *ms = json_object_get(p, "ms");
+           *tps = json_object_get(p, "tokens_per_s"), *ms = json_object_get(p, "ms"),
+           *ckpt = json_object_get(p, "ckpt_step");
     if (json_is_integer(step) && json_integer_value(step) >= 0 && json_is_number(loss) &&
         isfinite(json_number_value(loss))) {
         json_object_set(item, "step", step);
         json_object_set(item, "loss", loss);
         if (json_is_number(tps) && json_number_value(tps) >= 0) json_object_set(item, "tokens_per_s", tps);
         if (json_is_number(ms) && json_number_value(ms) >= 0) json_object_set(item, "step_ms", ms);
+        if (json_is_integer(ckpt) && json_integer_value(ckpt) >= 0) json_object_set(item, "ckpt_step", ckpt);
     }
     json_decref(p);
 }

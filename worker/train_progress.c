@@ -1,7 +1,8 @@
 /* worker/train_progress.c: the progress a rank started by a worker shows to
  * it. Rank 0 of a job started by `ignis worker` (IGNIS_JOB is set) rewrites
  * progress.json, next to its job.json (the attempt directory), with
- * {step, loss, tokens_per_s, ms}; the worker reads it into its heartbeats
+ * {step, loss, tokens_per_s, ms, ckpt_step (the last checkpoint committed,
+ * -1 for none)}; the worker reads it into its heartbeats
  * and the coordinator into `ignis status`.
  *
  * Invariants: the file is replaced atomically (written under a temporary
@@ -19,7 +20,7 @@
 #define PROGRESS_EVERY_S 0.5
 
 void train_progress(const ig_job_spec *spec, int rank, int64_t step, double loss,
-                    double items_per_s, double ms) {
+                    double items_per_s, double ms, int64_t ckpt_step) {
     static double last = -1;
     if (rank != 0 || !getenv("IGNIS_JOB")) return;
     double now = train_now();
@@ -33,8 +34,8 @@ void train_progress(const ig_job_spec *spec, int rank, int64_t step, double loss
     snprintf(tmp, sizeof tmp, "%.*s/.progress.json.tmp", dir_len, dir);
     FILE *f = fopen(tmp, "w");
     if (!f) return;
-    fprintf(f, "{\"step\": %lld, \"loss\": %.6g, \"tokens_per_s\": %.1f, \"ms\": %.3f}\n",
-            (long long)step, loss, items_per_s, ms);
+    fprintf(f, "{\"step\": %lld, \"loss\": %.6g, \"tokens_per_s\": %.1f, \"ms\": %.3f, \"ckpt_step\": %lld}\n",
+            (long long)step, loss, items_per_s, ms, (long long)ckpt_step);
     if (fclose(f) == 0) rename(tmp, path);
     else remove(tmp);
 }

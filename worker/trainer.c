@@ -190,7 +190,7 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
                        (long long)train_data_items(&d, spec) * spec->grad_accum,
                        spec->data_format == IG_DATA_MNIST ? "examples" : "tokens");
     if (st == IG_OK && r.world > 1) train_log_text(&log, "ranks: %d\n", r.world);
-    int64_t first = state.step;
+    int64_t first = state.step, committed = first > 0 ? first : -1; /* resumed: from a committed one */
     for (int64_t step = first; st == IG_OK && step < spec->steps; step++) {
         double t0 = train_now(), loss, lr = ig_lr_at(&spec->schedule, step);
         ig_optim_set_lr(r.optim, lr);
@@ -212,7 +212,7 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
                        (double)(train_data_items(&d, spec) * spec->grad_accum) / dt, dt * 1e3,
                        line);
         train_progress(spec, r.rank, done, loss,
-                       (double)(train_data_items(&d, spec) * spec->grad_accum) / dt, dt * 1e3);
+                       (double)(train_data_items(&d, spec) * spec->grad_accum) / dt, dt * 1e3, committed);
         if (spec->eval_interval > 0 && done % spec->eval_interval == 0 && done != spec->steps) {
             double vl, acc;
             st = train_data_eval(&d, r.model, spec, dev, &vl, &acc);
@@ -222,8 +222,10 @@ ig_status ig_train_run(const ig_job_spec *spec, const ig_train_opts *opts) {
         state.cursor = train_data_cursor(&d);
         state.rng = *ig_default_generator();
         if (st == IG_OK && spec->ckpt_dir[0] && spec->ckpt_interval > 0 &&
-            done % spec->ckpt_interval == 0)
+            done % spec->ckpt_interval == 0) {
             st = train_ckpt_save(&r, &state);
+            if (st == IG_OK && r.sync_ckpt) committed = done; /* a foreground save is committed on return */
+        }
         if (o.stop_after > 0 && done - first >= o.stop_after) {
             if (st == IG_OK && r.writer) st = ig_dckpt_wait(r.writer);
             goto out;

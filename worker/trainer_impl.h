@@ -115,8 +115,9 @@ void train_make_parent(const char *path);
 double train_now(void);
 
 /* ---- progress for the worker (worker/train_progress.c) ---- */
-/* Rank 0 of a worker-started job: progress.json next to the spec file. */
+/* Rank 0 of a worker-started job: progress.json next to the spec file;
+ * ckpt_step: the last checkpoint known committed (-1: none). */
 void train_progress(const ig_job_spec *spec, int rank, int64_t step, double loss,
-                    double items_per_s, double ms);
+                    double items_per_s, double ms, int64_t ckpt_step);
 
 #endif
