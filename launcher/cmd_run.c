@@ -268,10 +268,12 @@ int cmd_run(int argc, char **argv) {
                                          {"slurm", no_argument, NULL, 'S'},
                                          {"state", required_argument, NULL, 's'},
                                          {"coordinator-host", required_argument, NULL, 'C'},
+                                         {"max-restarts", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *state_opt = NULL, *hosts = NULL, *head = NULL;
     bool slurm = false, remote = false;
+    long long restarts = -1; /* --max-restarts; -1: the spec's run.max_restarts, else 3 */
     long local = 0;
     char *end;
     int c, world = 0;
@@ -289,6 +291,10 @@ int cmd_run(int argc, char **argv) {
         case 'S': slurm = true; break;
         case 's': state_opt = optarg; break;
         case 'C': head = optarg; break;
+        case 'R':
+            if (!cmd_parse_int(optarg, 0, 1000000, &restarts))
+                return cmd_usage("run", "--max-restarts: expected an integer in [0, 1000000], got '%s'", optarg);
+            break;
         case 'h':
             fputs("usage: ignis run (--local N | --hosts H:N,... | --slurm) JOB [options]\n" RUN_HELP,
                   stdout);
@@ -366,6 +372,7 @@ int cmd_run(int argc, char **argv) {
     interrupts = 0;
     rc = 1;
     json_t *body = json_pack("{s:o, s:i}", "spec", spec, "ranks", ranks), *ack = NULL;
+    if (restarts >= 0) json_object_set_new(body, "max_restarts", json_integer(restarts));
     if (port && env && run_proc_spawn(&coord, coordinator_argv(exe, listen, coord_dir, remote ? key : NULL, authorized), NULL,
                                            false) &&
         w->via->start(w, &ctx)) {

@@ -110,6 +110,8 @@ int cmd_logs(int argc, char **argv);
     "    --slurm             inside salloc/sbatch: one worker per node with srun, the\n" \
     "                        allocation's tasks as slots (SLURM_TASKS_PER_NODE)\n"    \
     "    --coordinator-host NAME  how other hosts reach this one (default: host name)\n" \
+    "    --max-restarts N    new attempts after a failure (default: the spec's\n"   \
+    "                        run.max_restarts, else 3)\n"                            \
     "    --state DIR         the journal, worker and rank logs (default: a temporary\n" \
     "                        directory, removed when the job succeeds)\n"
 int cmd_run(int argc, char **argv);

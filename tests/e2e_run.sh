@@ -133,10 +133,10 @@ if [ "$UCX" = ucx ]; then # CPU ranks started by workers meet over UCX
     check "run --local 2: rank 0's output relayed by ignis run (the trainer's lines)" \
         'echo "$out" | grep -q "^ranks: 2" && echo "$out" | grep -q "^step *20/20 | loss"'
     check "run --local 2: nothing left" '! left run5'
-    sed 's/"corpus.txt"/"missing.txt"/; s/"output"/"run": {"max_restarts": 0}, "output"/' tiny.json > nodata.json
-    err=$(timeout -k 5 120 "$IGNIS" run --local 2 nodata.json --state "$work/run6" 2>&1); rc=$?
-    check "run --local 2 of a job whose data is missing: exit 1, rank 0's error relayed, rank 1's shown at the end" \
-        '[ $rc -eq 1 ] && [[ $err == *"ignis: $work/missing.txt: cannot open"* ]] &&
+    sed 's/"corpus.txt"/"missing.txt"/; s/"output"/"run": {"max_restarts": 5}, "output"/' tiny.json > nodata.json
+    err=$(timeout -k 5 120 "$IGNIS" run --local 2 nodata.json --max-restarts 0 --state "$work/run6" 2>&1); rc=$?
+    check "run --local 2 --max-restarts 0 of a job whose data is missing: exit 1 at once (the flag over the spec's 5), rank 0's error relayed, rank 1's shown at the end" \
+        '[ $rc -eq 1 ] && [[ $err == *"max_restarts (0) reached"* ]] && [[ $err == *"ignis: $work/missing.txt: cannot open"* ]] &&
          [[ $err == *"the last lines of the other ranks in attempt 1"*"[rank 1] ignis: $work/missing.txt: cannot open"* ]] || { echo "$err"; false; }'
 else
     echo "a build without UCX: run --local 2 (CPU ranks meet over UCX) is skipped"
