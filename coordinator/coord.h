@@ -148,6 +148,10 @@ ig_status ig__coord_node_failed(ig__coord *c, int64_t id, const char *reason);
 
 /* Places jobs from the head of the queue while they fit; *placed (may be
  * NULL) counts them. Placed jobs are running with `assign` filled. */
+/* Free slots on online, unfenced nodes; the smallest world size j may run
+ * on (in [min_ranks, max_ranks], dividing its batch; 0: none). */
+int64_t ig__coord_free_slots(const ig__coord *c);
+int ig__coord_min_world(const ig__coord_job *j);
 ig_status ig__coord_schedule(ig__coord *c, int *placed);
 
 /* Calls fn for each event (job 0: all jobs; node events have job 0), oldest first. */

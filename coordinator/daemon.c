@@ -554,8 +554,23 @@ static void on_submit(coordd *d, const ig_proto_msg *m) {
 }
 
 static json_t *job_json(coordd *d, const ig__coord_job *j) {
+    char reason[IG_COORD_REASON_MAX + 96];
+    snprintf(reason, sizeof reason, "%s", j->reason);
+    if (j->state == IG_JOB_QUEUED || j->state == IG_JOB_RESTARTING) { /* why it waits, as it stands now */
+        const ig__coord_job *head = NULL; /* the scheduler's: the oldest restarting, else the oldest queued */
+        for (int64_t k = 0; k < d->c->njobs && (!head || head->state != IG_JOB_RESTARTING); k++) {
+            const ig__coord_job *q = &d->c->jobs[k];
+            if (q->state == IG_JOB_RESTARTING || (q->state == IG_JOB_QUEUED && !head)) head = q;
+        }
+        size_t n = strlen(reason);
+        if (head && head != j)
+            snprintf(reason + n, sizeof reason - n, "; in the queue behind job %lld", (long long)head->id);
+        else
+            snprintf(reason + n, sizeof reason - n, "; waiting for %d free slots (%lld now)",
+                     ig__coord_min_world(j), (long long)ig__coord_free_slots(d->c));
+    }
     json_t *o = json_pack("{s:I, s:s, s:s, s:I}", "job", (json_int_t)j->id, "state", ig__job_state_name(j->state),
-                          "reason", j->reason, "attempt", (json_int_t)j->attempt);
+                          "reason", reason, "attempt", (json_int_t)j->attempt);
     json_t *spec = json_loads(j->spec, 0, NULL);
     const char *name = json_string_value(json_object_get(spec, "name"));
     if (name && strlen(name) <= 255) json_object_set_new(o, "name", json_string(name));

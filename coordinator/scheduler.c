@@ -72,11 +72,22 @@ ig_status ig__coord_node_register(ig__coord *c, const char *name, int slots, int
     return IG_OK;
 }
 
-/* Places j if some world size fits now; *placed says whether it did. */
-static ig_status place(ig__coord *c, ig__coord_job *j, bool *placed) {
+int64_t ig__coord_free_slots(const ig__coord *c) {
     int64_t free_slots = 0;
     for (int64_t k = 0; k < c->nnodes; k++)
         if (c->nodes[k].online && !c->nodes[k].fenced) free_slots += c->nodes[k].slots - c->nodes[k].used;
+    return free_slots;
+}
+
+int ig__coord_min_world(const ig__coord_job *j) {
+    int w = j->min_ranks;
+    while (w <= j->max_ranks && j->batch % w) w++;
+    return w <= j->max_ranks ? w : 0;
+}
+
+/* Places j if some world size fits now; *placed says whether it did. */
+static ig_status place(ig__coord *c, ig__coord_job *j, bool *placed) {
+    int64_t free_slots = ig__coord_free_slots(c);
     int w = j->max_ranks;
     while (w >= j->min_ranks && (w > free_slots || j->batch % w)) w--;
     *placed = w >= j->min_ranks;

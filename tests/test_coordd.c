@@ -477,6 +477,19 @@ static void spec_run_section_sets_ranks_and_restarts(void **state) {
     expect_start(w, job2, 1, 4, 0, 4);
 }
 
+/* A waiting job's STATUS says what it waits for: slots, or the job ahead of it. */
+static void waiting_jobs_say_why(void **state) {
+    void *w = worker("n1", 2, NULL, 1), *client = dealer("client");
+    int64_t big = submit(client, 4, 4, 0), small = submit(client, 1, 1, 0);
+    json_t *j = status_of(client, big);
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "submitted; waiting for 4 free slots (2 now)");
+    json_decref(j);
+    j = status_of(client, small);
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "submitted; in the queue behind job 1");
+    json_decref(j);
+    expect_quiet(w, 300); /* strict FIFO: the small job waits too */
+}
+
 static void malformed_messages_get_errors(void **state) {
     void *s = dealer("fuzzer");
     assert_int_equal(zmq_send(s, "garbage!", 8, 0), 8); /* one frame, no header */
@@ -603,6 +616,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(kill9_restart_keeps_and_readopts, setup, teardown),
         cmocka_unit_test_setup_teardown(gpu_slots_are_gpu_indices, setup, teardown),
         cmocka_unit_test_setup_teardown(spec_run_section_sets_ranks_and_restarts, setup, teardown),
+        cmocka_unit_test_setup_teardown(waiting_jobs_say_why, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_messages_get_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(listen_is_loopback_only_and_exclusive, setup, teardown),
     };
