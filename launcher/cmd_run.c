@@ -142,6 +142,22 @@ static char **worker_env(void) {
     return env;
 }
 
+/* --hostfile PATH as a --hosts list into out: 0, or 2 with the reason printed. */
+static int read_hostfile(const char *path, char *out, size_t cap) {
+    static char text[1 << 20];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    bool whole = f && feof(f) && !ferror(f);
+    if (f) fclose(f);
+    if (!f) return cmd_usage("run", "--hostfile %s: %s", path, strerror(errno));
+    if (!whole) return cmd_usage("run", "--hostfile %s: unreadable, or over 1 MiB", path);
+    text[n] = 0;
+    if (memchr(text, 0, n)) return cmd_usage("run", "--hostfile %s: a NUL byte: not a text file", path);
+    char err[512];
+    if (run_hostfile_to_hosts(text, path, out, cap, err, sizeof err)) return cmd_usage("run", "%s", err);
+    return 0;
+}
+
 /* The ranks to ask for: the spec's run.ranks, else all the slots (at most
  * run.max_ranks); 0 with the reason printed when the slots cannot hold the
  * job (run.ranks or run.min_ranks above them). */
@@ -269,9 +285,11 @@ int cmd_run(int argc, char **argv) {
                                          {"state", required_argument, NULL, 's'},
                                          {"coordinator-host", required_argument, NULL, 'C'},
                                          {"max-restarts", required_argument, NULL, 'R'},
+                                         {"hostfile", required_argument, NULL, 'F'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *state_opt = NULL, *hosts = NULL, *head = NULL;
+    const char *state_opt = NULL, *hosts = NULL, *head = NULL, *hostfile = NULL;
+    static char hosts_from_file[65536];
     bool slurm = false, remote = false;
     long long restarts = -1; /* --max-restarts; -1: the spec's run.max_restarts, else 3 */
     long local = 0;
@@ -288,6 +306,7 @@ int cmd_run(int argc, char **argv) {
                              optarg);
             break;
         case 'H': hosts = optarg; break;
+        case 'F': hostfile = optarg; break;
         case 'S': slurm = true; break;
         case 's': state_opt = optarg; break;
         case 'C': head = optarg; break;
@@ -304,6 +323,12 @@ int cmd_run(int argc, char **argv) {
         }
     }
     if (argc - optind != 1) return cmd_usage("run", "expected one JOB file, got %d arguments", argc - optind);
+    if (hostfile) { /* the same as --hosts with the file's list */
+        if (hosts) return cmd_usage("run", "give --hosts or --hostfile, not both");
+        int rc = read_hostfile(hostfile, hosts_from_file, sizeof hosts_from_file);
+        if (rc) return rc;
+        hosts = hosts_from_file;
+    }
     run_workers *w = calloc(1, sizeof *w);
     if (!w) return fputs("ignis run: out of memory\n", stderr), 1;
     for (int i = 0; i < RUN_MAX_NODES; i++) w->procs[i].stdin_fd = -1;

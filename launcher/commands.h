@@ -107,6 +107,8 @@ int cmd_logs(int argc, char **argv);
     "    --hosts H1:N1,...   one worker per host over ssh ($IGNIS_SSH, default ssh;\n" \
     "                        same ignis path and directory everywhere), N CPU slots\n" \
     "                        each; hosts other than this machine get CurveZMQ keys\n" \
+    "    --hostfile FILE     the same with hosts from FILE: lines HOST slots=N, HOST:N\n" \
+    "                        or HOST (1 slot); '#' comments\n"                        \
     "    --slurm             inside salloc/sbatch: one worker per node with srun, the\n" \
     "                        allocation's tasks as slots (SLURM_TASKS_PER_NODE)\n"    \
     "    --coordinator-host NAME  how other hosts reach this one (default: host name)\n" \

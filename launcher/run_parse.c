@@ -1,5 +1,5 @@
 /* launcher/run_parse.c: the text `ignis run` reads to know where its workers
- * go: --hosts lists, Slurm's SLURM_TASKS_PER_NODE, whether a host is this
+ * go: --hosts lists and --hostfile files, Slurm's SLURM_TASKS_PER_NODE, whether a host is this
  * machine, and the shell quoting of the command run over ssh. Pure functions
  * (no I/O, no globals), so that tests/test_run_parse.c covers every case. */
 #include <arpa/inet.h>
@@ -130,4 +130,36 @@ int run_shell_quote(const char *s, char *out, size_t size) {
     for (; *s; s++)
         if (!put(out, size, &k, *s == '\'' ? "'\\''" : (char[2]){*s, 0})) return -1;
     return put(out, size, &k, "'") ? (int)k : -1;
+}
+
+int run_hostfile_to_hosts(const char *text, const char *path, char *out, size_t cap, char *err, size_t errlen) {
+    size_t k = 0;
+    int line = 0;
+    out[0] = 0;
+    for (const char *p = text; *p;) {
+        const char *eol = p + strcspn(p, "\n"), *hash = memchr(p, '#', (size_t)(eol - p));
+        const char *end = hash ? hash : eol;
+        line++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
+        if (p < end) { /* HOST, HOST:N, or HOST slots=N (as DeepSpeed's and Open MPI's hostfiles) */
+            const char *sp = p + strcspn(p, " \t");
+            long slots = 1;
+            int host_len = (int)((sp < end ? sp : end) - p);
+            if (sp < end) {
+                const char *v = sp + strspn(sp, " \t");
+                if (strncmp(v, "slots=", 6) || !parse_count(v + 6, end, 1, RUN_MAX_SLOTS, &slots))
+                    return fail(err, errlen, "--hostfile %s:%d: expected 'HOST slots=N' or 'HOST:N' (N in [1, %d]), "
+                                "got '%.*s'", path, line, RUN_MAX_SLOTS, (int)(end - p), p);
+            }
+            int n = memchr(p, ':', (size_t)host_len)
+                        ? snprintf(out + k, cap - k, "%s%.*s", k ? "," : "", host_len, p)
+                        : snprintf(out + k, cap - k, "%s%.*s:%ld", k ? "," : "", host_len, p, slots);
+            if (n < 0 || (size_t)n >= cap - k) return fail(err, errlen, "--hostfile %s: too many hosts", path);
+            k += (size_t)n;
+        }
+        p = *eol ? eol + 1 : eol;
+    }
+    if (!k) return fail(err, errlen, "--hostfile %s: no hosts in it", path);
+    return 0;
 }

@@ -32,6 +32,9 @@ typedef struct run_node {
 /* --hosts "h1:8,h2:8": at most max nodes, each named once, 1..RUN_MAX_SLOTS
  * slots, RUN_MAX_SLOTS in all. */
 int run_parse_hosts(const char *s, run_node *nodes, int max, int *n, char *err, size_t errlen);
+/* A hostfile's text (lines HOST, HOST:N or HOST slots=N; '#' comments and
+ * blank lines skipped; path names it in messages) as a --hosts list in out. */
+int run_hostfile_to_hosts(const char *text, const char *path, char *out, size_t cap, char *err, size_t errlen);
 /* SLURM_TASKS_PER_NODE "2(x3),1": exactly n counts, one per node, into slots. */
 int run_parse_tasks_per_node(const char *s, int *slots, int n, char *err, size_t errlen);
 /* Whether host (with or without "user@") is this machine: 127.x.y.z, ::1,

@@ -7,6 +7,7 @@
 #     run a 4-rank job that succeeds, each worker's work dir holding 2 rank
 #     logs, and its losses and final weights equal (1e-5) those of
 #     `mpirun -np 4 ignis train JOB`; nothing is left behind;
+#     the same from `--hostfile` (lines HOST slots=N or HOST:N);
 #  2. `ignis run` killed -9 mid-job: its ssh processes die with it, the
 #     remote workers see the end of their stdin (--stop-on-eof) and abort
 #     their ranks: no worker or rank is left within 20 s;
@@ -89,6 +90,13 @@ if command -v mpirun > /dev/null; then
 else
     echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
 fi
+
+# the same hosts from a hostfile (DeepSpeed's / Open MPI's "HOST slots=N", or HOST:N)
+printf '# two workers\n127.0.0.1 slots=2\nlocalhost:2  # the other\n' > hosts.txt
+spec hf 3
+out=$(timeout -k 5 240 "$IGNIS" run --hostfile hosts.txt hf.json --state "$work/run1b" 2>&1); rc=$?
+check "run --hostfile (127.0.0.1 slots=2, localhost:2): 4 ranks, exit 0 (rc $rc)" \
+    '[ $rc -eq 0 ] && echo "$out" | grep -q "^job 1  succeeded  attempt 1 .*  4 ranks" || { echo "$out"; false; }'
 
 # ---- 2. ignis run killed -9: its workers and ranks go too ----
 spec long 100000000

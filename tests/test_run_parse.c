@@ -31,6 +31,30 @@ static void test_hosts_lists_give_names_and_slots_in_order(void **state) {
     assert_int_equal(nodes[1].cpus, 1);
 }
 
+static void test_hostfiles_become_hosts_lists(void **state) {
+    (void)state;
+    char out[256];
+    const char *text = "# our nodes\n"
+                       "node1 slots=8\n"
+                       "\n"
+                       "  node2:4   # the small one\r\n"
+                       "me@node3\n"
+                       "node4\tslots=2";
+    assert_int_equal(run_hostfile_to_hosts(text, "hf", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "node1:8,node2:4,me@node3:1,node4:2");
+    int n;
+    assert_int_equal(run_parse_hosts(out, nodes, 8, &n, err, sizeof err), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(run_hostfile_to_hosts("# none\n\n", "hf", out, sizeof out, err, sizeof err), -1);
+    assert_string_equal(err, "--hostfile hf: no hosts in it");
+    assert_int_equal(run_hostfile_to_hosts("a slots=2\nb slots=x\n", "hf", out, sizeof out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--hostfile hf:2: expected 'HOST slots=N' or 'HOST:N'"));
+    assert_non_null(strstr(err, "got 'b slots=x'"));
+    assert_int_equal(run_hostfile_to_hosts("a max_slots=2\n", "hf", out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(run_hostfile_to_hosts("a slots=1\nb slots=1\n", "hf", out, 7, err, sizeof err), -1);
+    assert_string_equal(err, "--hostfile hf: too many hosts");
+}
+
 static void expect_hosts_error(const char *s, const char *message) {
     int n;
     assert_int_equal(run_parse_hosts(s, nodes, 3, &n, err, sizeof err), -1);
@@ -134,6 +158,7 @@ static void test_shell_quoting_survives_a_real_shell(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hosts_lists_give_names_and_slots_in_order),
+        cmocka_unit_test(test_hostfiles_become_hosts_lists),
         cmocka_unit_test(test_bad_hosts_lists_say_what_was_expected),
         cmocka_unit_test(test_tasks_per_node_expands_repeats),
         cmocka_unit_test(test_bad_tasks_per_node_is_named),
