@@ -152,6 +152,9 @@ ig_status ig__coord_node_failed(ig__coord *c, int64_t id, const char *reason);
  * on (in [min_ranks, max_ranks], dividing its batch; 0: none). */
 int64_t ig__coord_free_slots(const ig__coord *c);
 int ig__coord_min_world(const ig__coord_job *j);
+/* The job the scheduler places next: the oldest restarting job, else the
+ * oldest queued one (NULL: none waits). */
+ig__coord_job *ig__coord_queue_head(ig__coord *c);
 ig_status ig__coord_schedule(ig__coord *c, int *placed);
 
 /* Calls fn for each event (job 0: all jobs; node events have job 0), oldest first. */

@@ -557,11 +557,7 @@ static json_t *job_json(coordd *d, const ig__coord_job *j) {
     char reason[IG_COORD_REASON_MAX + 96];
     snprintf(reason, sizeof reason, "%s", j->reason);
     if (j->state == IG_JOB_QUEUED || j->state == IG_JOB_RESTARTING) { /* why it waits, as it stands now */
-        const ig__coord_job *head = NULL; /* the scheduler's: the oldest restarting, else the oldest queued */
-        for (int64_t k = 0; k < d->c->njobs && (!head || head->state != IG_JOB_RESTARTING); k++) {
-            const ig__coord_job *q = &d->c->jobs[k];
-            if (q->state == IG_JOB_RESTARTING || (q->state == IG_JOB_QUEUED && !head)) head = q;
-        }
+        const ig__coord_job *head = ig__coord_queue_head(d->c);
         size_t n = strlen(reason);
         if (head && head != j)
             snprintf(reason + n, sizeof reason - n, "; in the queue behind job %lld", (long long)head->id);

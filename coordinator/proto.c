@@ -121,7 +121,8 @@ static const field rendezvous_reply[] = {ID("job", REQ), ID("attempt", REQ), INT
                                          {.name = "addresses", .kind = K_ARR, .required = REQ, .lo = 1,
                                           .hi = MAX_ITEMS, .ref = "world", .item = &address_item},
                                          END};
-static const field error_[] = {STR("code", REQ, 1, 64), STR("message", REQ, 0, TEXT_MAX), END};
+static const field error_[] = {STR("code", REQ, 1, 64), STR("message", REQ, 0, TEXT_MAX), STR("request", OPT, 1, 32),
+                               END};
 static const field ok[] = {END};
 
 static const field *const schemas[IG_MSG_COUNT] = {
@@ -519,6 +520,7 @@ ig_status ig_proto_reply_error(void *sock, const ig_proto_msg *req, ig_status co
                                int timeout_ms) {
     json_t *body = ig_proto_error_body(code, message);
     if (!body) return ig__error(IG_ERR_NOMEM, "send ERROR: out of memory");
+    if (req->type != IG_MSG_NONE) json_object_set_new(body, "request", json_string(ig_msg_name(req->type)));
     ig_status st = ig_proto_send(sock, req->peer_size ? req->peer : NULL, req->peer_size, IG_MSG_ERROR, body,
                                  timeout_ms);
     json_decref(body);

@@ -113,8 +113,7 @@ static ig_status place(ig__coord *c, ig__coord_job *j, bool *placed) {
     return ig__coord_transition(c, j, next);
 }
 
-/* The head of the queue: the oldest restarting job, else the oldest queued. */
-static ig__coord_job *head(ig__coord *c) {
+ig__coord_job *ig__coord_queue_head(ig__coord *c) {
     for (int pass = 0; pass < 2; pass++)
         for (int64_t k = 0; k < c->njobs; k++)
             if (c->jobs[k].state == (pass ? IG_JOB_QUEUED : IG_JOB_RESTARTING)) return &c->jobs[k];
@@ -125,7 +124,7 @@ ig_status ig__coord_schedule(ig__coord *c, int *placed) {
     int count = 0;
     ig_status st = IG_OK;
     bool ok = true;
-    for (ig__coord_job *j; ok && !st && (j = head(c));)
+    for (ig__coord_job *j; ok && !st && (j = ig__coord_queue_head(c));)
         if (!(st = place(c, j, &ok)) && ok) count++;
     if (placed) *placed = count;
     return st;

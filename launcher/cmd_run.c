@@ -53,12 +53,6 @@ extern char **environ;
 static volatile sig_atomic_t interrupts;
 static void on_signal(int sig) { (void)sig, interrupts++; }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void sleep_ms(int ms) { nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL); }
 
 /* A loopback TCP port that was free a moment ago (0: none found). */
@@ -229,11 +223,11 @@ static int follow(const char *addr, long long id, run_proc *coord, run_workers *
         }
         if (interrupts == 1 && !cancel_sent) {
             cancel_sent = true;
-            give_up = now_s() + CANCEL_WAIT_S;
+            give_up = run_now() + CANCEL_WAIT_S;
             fprintf(stderr, "ignis run: interrupted: cancelling job %lld (again to stop at once)\n", id);
             if (!run_request(addr, IG_MSG_CANCEL, req, IG_MSG_OK, CLIENT_TIMEOUT_MS, &ok)) json_decref(ok);
         }
-        if (cancel_sent && now_s() > give_up) {
+        if (cancel_sent && run_now() > give_up) {
             fprintf(stderr, "ignis run: job %lld did not end within %d s of the cancel\n", id, CANCEL_WAIT_S);
             break;
         }
@@ -255,7 +249,7 @@ static int follow(const char *addr, long long id, run_proc *coord, run_workers *
         /* every state but queued and cancelled says ranks ran (a job fails only after an attempt did) */
         started |= strcmp(state, "queued") && strcmp(state, "cancelled");
         if (started) { /* rank 0's output; at the end, all of it (bounded) */
-            for (double end = now_s() + (done ? LOG_DRAIN_S : 0); !run_logs_poll(&logs, addr) && now_s() < end;)
+            for (double end = run_now() + (done ? LOG_DRAIN_S : 0); !run_logs_poll(&logs, addr) && run_now() < end;)
                 sleep_ms(POLL_MS / 2);
         }
         if (started && seen_attempt >= 1 && attempt > seen_attempt) /* attempt seen_attempt failed */

@@ -13,11 +13,14 @@
 
 #include "launcher/run_workers.h"
 
-/* One LOGS request from where the relay stands; its bytes to stdout. */
-static int fetch(run_logs *l, const char *addr, size_t *got, bool *eof, json_int_t *attempts) {
-    static unsigned char data[IG_PROTO_MAX_LOG_CHUNK];
-    json_t *body = json_pack("{s:I, s:i, s:I, s:I, s:i}", "job", (json_int_t)l->job, "rank", 0, "attempt",
-                             (json_int_t)l->attempt, "offset", (json_int_t)l->offset, "max_bytes",
+static unsigned char data[IG_PROTO_MAX_LOG_CHUNK]; /* one LOGS_REPLY's bytes */
+
+/* One LOGS request: the bytes of job's rank (-1: the merged view) in attempt
+ * from offset, into data (*got of them); 0, or 1 when it failed (printed). */
+static int fetch(const char *addr, long long job, int rank, long long attempt, long long offset, size_t *got,
+                 bool *eof, json_int_t *attempts) {
+    json_t *body = json_pack("{s:I, s:i, s:I, s:I, s:i}", "job", (json_int_t)job, "rank", rank, "attempt",
+                             (json_int_t)attempt, "offset", (json_int_t)offset, "max_bytes",
                              (int)IG_PROTO_MAX_LOG_CHUNK),
            *reply = NULL;
     int rc = run_request(addr, IG_MSG_LOGS, body, IG_MSG_LOGS_REPLY, CLIENT_TIMEOUT_MS, &reply);
@@ -25,13 +28,8 @@ static int fetch(run_logs *l, const char *addr, size_t *got, bool *eof, json_int
     if (rc) return rc;
     const json_t *text = json_object_get(reply, "data");
     rc = ig_proto_b64_decode(json_string_value(text), json_string_length(text), data, sizeof data, got) != IG_OK;
-    if (!rc) {
-        fwrite(data, 1, *got, stdout);
-        fflush(stdout);
-        l->offset += (long long)*got;
-        *eof = json_is_true(json_object_get(reply, "eof"));
-        *attempts = json_integer_value(json_object_get(reply, "attempts"));
-    }
+    *eof = json_is_true(json_object_get(reply, "eof"));
+    *attempts = json_integer_value(json_object_get(reply, "attempts"));
     json_decref(reply);
     return rc;
 }
@@ -43,12 +41,15 @@ bool run_logs_poll(run_logs *l, const char *addr) {
         size_t got = 0;
         bool eof = false;
         json_int_t attempts = 0;
-        if (fetch(l, addr, &got, &eof, &attempts)) {
+        if (fetch(addr, l->job, 0, l->attempt, l->offset, &got, &eof, &attempts)) {
             fprintf(stderr, "ignis run: rank 0's output is not shown from here on (ignis logs %lld --rank 0 "
                             "--attempt %lld, or the files under --state)\n", l->job, l->attempt);
             l->off = true;
             return true;
         }
+        fwrite(data, 1, got, stdout);
+        fflush(stdout);
+        l->offset += (long long)got;
         if (got == IG_PROTO_MAX_LOG_CHUNK) continue; /* more is there now */
         if (!eof) return false;
         if (attempts <= l->attempt) return true; /* all of it, so far */
@@ -61,26 +62,14 @@ bool run_logs_poll(run_logs *l, const char *addr) {
 enum { TAIL_KEEP = 64 << 10 };
 
 void run_logs_tail(const char *addr, long long job, long long attempt, int lines, double wait_s) {
-    static unsigned char data[IG_PROTO_MAX_LOG_CHUNK];
     static char keep[TAIL_KEEP + 1];
     size_t kept = 0;
     long long offset = 0;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    double end = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec + wait_s;
-    for (;;) { /* the whole merged log, keeping its last TAIL_KEEP bytes, until eof or the deadline */
-        json_t *body = json_pack("{s:I, s:i, s:I, s:I, s:i}", "job", (json_int_t)job, "rank", -1, "attempt",
-                                 (json_int_t)attempt, "offset", (json_int_t)offset, "max_bytes",
-                                 (int)IG_PROTO_MAX_LOG_CHUNK),
-               *reply = NULL;
-        int rc = run_request(addr, IG_MSG_LOGS, body, IG_MSG_LOGS_REPLY, CLIENT_TIMEOUT_MS, &reply);
-        json_decref(body);
-        if (rc) return;
-        const json_t *text = json_object_get(reply, "data");
+    for (double end = run_now() + wait_s;;) { /* the merged log, keeping its last TAIL_KEEP bytes, to eof */
         size_t got = 0;
-        bool eof = json_is_true(json_object_get(reply, "eof"));
-        if (ig_proto_b64_decode(json_string_value(text), json_string_length(text), data, sizeof data, &got)) got = 0;
-        json_decref(reply);
+        bool eof = false;
+        json_int_t attempts;
+        if (fetch(addr, job, -1, attempt, offset, &got, &eof, &attempts)) return;
         offset += (long long)got;
         size_t take = got < TAIL_KEEP ? got : TAIL_KEEP;
         if (kept + take > TAIL_KEEP) { /* drop the oldest bytes */
@@ -89,8 +78,7 @@ void run_logs_tail(const char *addr, long long job, long long attempt, int lines
         }
         memcpy(keep + kept, data + got - take, take), kept += take;
         if (got == IG_PROTO_MAX_LOG_CHUNK) continue;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if (eof || (double)t.tv_sec + 1e-9 * (double)t.tv_nsec >= end) break;
+        if (eof || run_now() >= end) break;
         nanosleep(&(struct timespec){0, 100000000L}, NULL);
     }
     keep[kept] = 0;

@@ -19,7 +19,7 @@
 
 #include "launcher/run_workers.h"
 
-static double now_s(void) {
+double run_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -74,7 +74,7 @@ bool run_proc_feed(run_proc *p, char *const argv[], const char *from, double tim
     close(p->stdin_fd), p->stdin_fd = -1;
     int status = 0;
     pid_t pid = p->pid, got = 0;
-    for (double end = now_s() + timeout_s; (got = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < end;)
+    for (double end = run_now() + timeout_s; (got = waitpid(pid, &status, WNOHANG)) == 0 && run_now() < end;)
         nanosleep(&(struct timespec){0, 20000000L}, NULL);
     if (got != pid) kill(pid, SIGKILL), waitpid(pid, &status, 0);
     p->pid = 0;
@@ -98,7 +98,7 @@ static int n_alive(run_proc *ps, int n) {
 
 /* Up to wait_s seconds for all of them to end: whether they did. */
 static bool wait_all(run_proc *ps, int n, double wait_s) {
-    for (double end = now_s() + wait_s; now_s() < end && n_alive(ps, n);)
+    for (double end = run_now() + wait_s; run_now() < end && n_alive(ps, n);)
         nanosleep(&(struct timespec){0, 20000000L}, NULL);
     return !n_alive(ps, n);
 }

@@ -62,6 +62,8 @@ bool run_proc_spawn(run_proc *p, char *const argv[], char *const env[], bool wit
  * output appended to p->log; true when it exits 0 within timeout_s, else
  * false with the reason printed (killed when it outlives the timeout). */
 bool run_proc_feed(run_proc *p, char *const argv[], const char *from, double timeout_s);
+/* Seconds on the monotonic clock (every wait of `ignis run` is measured by it). */
+double run_now(void);
 /* Whether it runs (it is reaped otherwise). */
 bool run_proc_alive(run_proc *p);
 /* Stops them all: closes their stdins and waits up to eof_wait_s for them to

@@ -57,18 +57,7 @@ wait_for 10 $IGNIS_SSH -o BatchMode=yes -o ConnectTimeout=2 127.0.0.1 true \
     || { cat ssh/sshd.log; echo "FAILED: sshd did not accept our key on port $port"; exit 1; }
 
 write_corpus corpus.txt
-spec() { # name steps
-    cat > "$1.json" <<JSON
-{"name": "$1",
- "model": {"type": "gpt", "n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32},
- "data": {"format": "text", "train": "corpus.txt"},
- "train": {"batch_size": 8, "steps": $2},
- "optimizer": {"name": "sgd", "lr": 3e-3, "momentum": 0.9},
- "eval": {"batches": 1},
- "log": {"interval": 1, "metrics": "$1/metrics.jsonl"},
- "output": "$1/model.safetensors"}
-JSON
-}
+spec() { small_gpt_spec "$@"; }
 
 # ---- 1. a 4-rank job on two workers over ssh, == mpirun -np 4 ----
 spec job 10
@@ -81,15 +70,7 @@ check "run --hosts: 2 rank logs in each host's work dir ($logs)" '[ "$logs" = "1
 check "run --hosts: the workers came over ssh with --stop-on-eof and stopped at the end" \
     'grep -q "registered as worker" run1/worker-localhost.log && grep -q "end of stdin" run1/worker-localhost.log'
 check "run --hosts: nothing left" '! left run1'
-if command -v mpirun > /dev/null; then
-    spec mpi 10
-    mpi 4 "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
-    check "run --hosts: the losses of mpirun -np 4 (1e-5)" 'same_losses job/metrics.jsonl mpi/metrics.jsonl'
-    if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "run --hosts: the final weights of mpirun -np 4: $out"
-    else bad "run --hosts: the final weights differ from mpirun -np 4: $out"; fi
-else
-    echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
-fi
+same_as_mpirun "run --hosts" job 10
 
 # the same hosts from a hostfile (DeepSpeed's / Open MPI's "HOST slots=N", or HOST:N)
 printf '# two workers\n127.0.0.1 slots=2\nlocalhost:2  # the other\n' > hosts.txt

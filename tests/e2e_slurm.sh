@@ -33,18 +33,7 @@ cleanup() { # stops the Slurm cluster first, then what lib.sh's cleanup does
 enter_work_dir
 
 write_corpus corpus.txt
-spec() { # name steps
-    cat > "$1.json" <<JSON
-{"name": "$1",
- "model": {"type": "gpt", "n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32},
- "data": {"format": "text", "train": "corpus.txt"},
- "train": {"batch_size": 8, "steps": $2},
- "optimizer": {"name": "sgd", "lr": 3e-3, "momentum": 0.9},
- "eval": {"batches": 1},
- "log": {"interval": 1, "metrics": "$1/metrics.jsonl"},
- "output": "$1/model.safetensors"}
-JSON
-}
+spec() { small_gpt_spec "$@"; }
 spec job 10
 
 # ---- 2. outside an allocation ----
@@ -87,14 +76,6 @@ check "ignis run killed -9: srun had Slurm kill the step, no worker or rank left
 check "ignis run killed -9: salloc ended and released the allocation" \
     'wait_for 30 eval "[ -z \"\$(squeue -h)\" ]" || { squeue; false; }'
 
-if command -v mpirun > /dev/null; then
-    spec mpi 10
-    mpi 4 "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
-    check "run --slurm: the losses of mpirun -np 4 (1e-5)" 'same_losses job/metrics.jsonl mpi/metrics.jsonl'
-    if out=$("$CMP" job/model.safetensors mpi/model.safetensors 1e-5); then ok "run --slurm: the final weights of mpirun -np 4: $out"
-    else bad "run --slurm: the final weights differ from mpirun -np 4: $out"; fi
-else
-    echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
-fi
+same_as_mpirun "run --slurm" job 10
 
 finish

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ignis/proto.h"
+#include "tests/fuzzutil.h"
 #include "tests/proto_samples.h"
 #include "tests/testutil.h"
 
@@ -21,42 +22,19 @@
 #define MAX_SECONDS 15.0
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
-static uint64_t next(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t next(void) { return fuzz_splitmix64(&rng); }
 static size_t below(size_t n) { return n ? (size_t)(next() % n) : 0; }
 
-typedef struct buf {
-    unsigned char *p;
-    size_t n, cap;
-} buf;
 
-static void reserve(buf *b, size_t n) {
-    if (n <= b->cap) return;
-    b->cap = n * 2;
-    b->p = realloc(b->p, b->cap);
-    assert_non_null(b->p);
-}
-
-static void set(buf *b, const void *p, size_t n) {
-    reserve(b, n + 1);
+static void set(fuzz_buf *b, const void *p, size_t n) {
+    fuzz_reserve(b, n + 1);
     memcpy(b->p, p, n);
     b->n = n;
 }
 
-/* Replaces len bytes at pos with s. */
-static void splice(buf *b, size_t pos, size_t len, const char *s, size_t slen) {
-    reserve(b, b->n - len + slen + 1);
-    memmove(b->p + pos + slen, b->p + pos + len, b->n - pos - len);
-    memcpy(b->p + pos, s, slen);
-    b->n = b->n - len + slen;
-}
 
 /* A random position in b whose byte is in `set`, or SIZE_MAX. */
-static size_t find(const buf *b, const char *set) {
+static size_t find(const fuzz_buf *b, const char *set) {
     for (int tries = 0; tries < 16 && b->n; tries++) {
         size_t pos = below(b->n);
         if (b->p[pos] && strchr(set, b->p[pos])) return pos;
@@ -65,7 +43,7 @@ static size_t find(const buf *b, const char *set) {
 }
 
 typedef struct mutant {
-    buf header, body;
+    fuzz_buf header, body;
     size_t frames; /* 1: header only, 2: header and body, 3: and an extra frame */
 } mutant;
 
@@ -74,7 +52,7 @@ static void mutate(mutant *m) {
                                     "9223372036854775807", "18446744073709551616", "1e3", "2.5", "-0", "1e999"};
     static const char *structural[] = {"[", "]", "{", "}", "\"", ",", ":", "", "[]", "{}", "\"\"", "null",
                                        "true", "\"AA==\"", "\"A\"", "\\u0000", "\\ud800", "\xc3", "\xff"};
-    buf *h = &m->header, *b = &m->body;
+    fuzz_buf *h = &m->header, *b = &m->body;
     size_t pos;
     switch (below(11)) {
     case 0: /* flip a bit of the header */
@@ -86,7 +64,7 @@ static void mutate(mutant *m) {
     case 2: /* truncate or extend the header */
         if (below(2)) h->n = below(h->n + 1);
         else {
-            reserve(h, h->n + 1);
+            fuzz_reserve(h, h->n + 1);
             h->p[h->n++] = (unsigned char)next();
         }
         break;
@@ -95,13 +73,13 @@ static void mutate(mutant *m) {
             size_t len = 1;
             while (pos + len < b->n && strchr("0123456789.-e", b->p[pos + len])) len++;
             const char *s = numbers[below(sizeof numbers / sizeof *numbers)];
-            splice(b, pos, len, s, strlen(s));
+            fuzz_splice(b, pos, len, s, strlen(s));
         }
         break;
     case 4: /* replace or insert structural text */
         if ((pos = find(b, "[]{}\",:")) != SIZE_MAX) {
             const char *s = structural[below(sizeof structural / sizeof *structural)];
-            splice(b, pos, below(2), s, strlen(s));
+            fuzz_splice(b, pos, below(2), s, strlen(s));
         }
         break;
     case 5: /* truncate the body */
@@ -110,7 +88,7 @@ static void mutate(mutant *m) {
     case 6: /* delete a span (a field, a quote, part of a number) */
         if ((pos = find(b, "\",:[]{}0123456789abcdefghijklmnopqrstuvwxyz_.")) != SIZE_MAX) {
             size_t len = 1 + below(16);
-            if (pos + len <= b->n) splice(b, pos, len, "", 0);
+            if (pos + len <= b->n) fuzz_splice(b, pos, len, "", 0);
         }
         break;
     case 7: /* duplicate a span (repeated keys, longer arrays) */
@@ -119,7 +97,7 @@ static void mutate(mutant *m) {
             if (pos + len <= b->n) {
                 char *copy = malloc(len);
                 memcpy(copy, b->p + pos, len);
-                splice(b, pos, 0, copy, len);
+                fuzz_splice(b, pos, 0, copy, len);
                 free(copy);
             }
         }

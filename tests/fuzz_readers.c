@@ -13,18 +13,14 @@
 
 #include "ignis/data.h"
 #include "ignis/ignis.h"
+#include "tests/fuzzutil.h"
 
 #define ITERATIONS 6000
 #define MAX_SECONDS 20.0
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
-static uint64_t next_u64(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t next_u64(void) { return fuzz_splitmix64(&rng); }
 
 static size_t below(size_t n) { return n ? (size_t)(next_u64() % n) : 0; }
 

@@ -12,54 +12,36 @@
 #include <unistd.h>
 
 #include "ignis/ckpt.h"
+#include "fuzzutil.h"
 #include "testutil.h"
 
 #define MAX_ITERS 400000
 #define MAX_SECONDS 15.0
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t next(void) { return fuzz_splitmix64(&rng); }
 static size_t below(size_t n) { return n ? (size_t)(next() % n) : 0; }
 
-typedef struct buf {
-    unsigned char *p;
-    size_t n, cap;
-} buf;
 
-static void reserve(buf *b, size_t n) {
-    if (n <= b->cap) return;
-    b->cap = n * 2;
-    b->p = realloc(b->p, b->cap);
-    assert_non_null(b->p);
-}
-
-static uint64_t header_len(const buf *b) {
+static uint64_t header_len(const fuzz_buf *b) {
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | b->p[i];
     return n;
 }
-static void set_header_len(buf *b, uint64_t n) {
+static void set_header_len(fuzz_buf *b, uint64_t n) {
     for (int i = 0; i < 8; i++) b->p[i] = (unsigned char)(n >> (8 * i));
 }
 
 /* Replaces len bytes at pos with the bytes of s, keeping the prefix in step
  * with the header when the edit is inside it. */
-static void splice(buf *b, size_t pos, size_t len, const char *s, size_t slen) {
-    reserve(b, b->n - len + slen);
-    memmove(b->p + pos + slen, b->p + pos + len, b->n - pos - len);
-    memcpy(b->p + pos, s, slen);
-    b->n = b->n - len + slen;
+static void splice(fuzz_buf *b, size_t pos, size_t len, const char *s, size_t slen) {
+    fuzz_splice(b, pos, len, s, slen);
     uint64_t h = header_len(b);
     if (pos >= 8 && pos < 8 + h) set_header_len(b, h - len + slen);
 }
 
 /* A random position inside the JSON text whose byte is in `set`, or 0. */
-static size_t find_in_header(const buf *b, const char *set) {
+static size_t find_in_header(const fuzz_buf *b, const char *set) {
     uint64_t h = b->n >= 8 ? header_len(b) : 0;
     if (h == 0 || h > b->n - 8) return 0;
     for (int tries = 0; tries < 16; tries++) {
@@ -69,7 +51,7 @@ static size_t find_in_header(const buf *b, const char *set) {
     return 0;
 }
 
-static void mutate(buf *b) {
+static void mutate(fuzz_buf *b) {
     static const char *numbers[] = {"0", "-1", "7", "4294967296", "9223372036854775807",
                                     "18446744073709551616", "1e3", "2.5", "-0", "99999999"};
     static const char *structural[] = {"[", "]", "{", "}", "\"", ",", ":", "", "[]", "{}",
@@ -106,7 +88,7 @@ static void mutate(buf *b) {
         b->n = below(b->n + 1);
         break;
     case 5: /* append bytes to the data */
-        reserve(b, b->n + 16);
+        fuzz_reserve(b, b->n + 16);
         for (size_t i = 0, k = 1 + below(15); i < k; i++) b->p[b->n++] = (unsigned char)next();
         break;
     case 6: /* delete a span of the header */
@@ -136,7 +118,7 @@ static void mutate(buf *b) {
 }
 
 /* The valid files mutants start from. */
-static int make_seeds(const char *path, buf *seeds) {
+static int make_seeds(const char *path, fuzz_buf *seeds) {
     ig_scope *s = ig_scope_begin();
     int n = 0;
     for (int k = 0; k < 4; k++) {
@@ -152,9 +134,9 @@ static int make_seeds(const char *path, buf *seeds) {
         assert_int_equal(ig_safetensors_save(path, cnt, names, ts, k % 2 ? meta : NULL), IG_OK);
         FILE *f = fopen(path, "rb");
         assert_non_null(f);
-        buf *b = &seeds[n++];
+        fuzz_buf *b = &seeds[n++];
         memset(b, 0, sizeof *b);
-        reserve(b, 4096);
+        fuzz_reserve(b, 4096);
         b->n = fread(b->p, 1, b->cap, f);
         fclose(f);
     }
@@ -204,15 +186,15 @@ static void test_mutated_files_open_or_fail_cleanly(void **state) {
     /* tmpfs when there is one: rewriting a file on ext4 waits for the disk */
     snprintf(path, sizeof path, "%s/ig_fuzz_safetensors_%d",
              access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
-    buf seeds[4], cur = {0};
+    fuzz_buf seeds[4], cur = {0};
     int ns = make_seeds(path, seeds);
     int64_t iters = 0, ok = 0, rejected[NKINDS] = {0}, nrej = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double elapsed = 0;
     for (; iters < MAX_ITERS && elapsed < MAX_SECONDS; iters++) {
-        const buf *seed = &seeds[below((size_t)ns)];
-        reserve(&cur, seed->n);
+        const fuzz_buf *seed = &seeds[below((size_t)ns)];
+        fuzz_reserve(&cur, seed->n);
         memcpy(cur.p, seed->p, seed->n);
         cur.n = seed->n;
         for (size_t m = 0, k = 1 + below(4); m < k; m++) mutate(&cur);

@@ -25,6 +25,12 @@
 #                         oversubscribed cores, no CMA single copy (containers)
 #  mpi NP ARGS...         mpirun -np NP --bind-to none ARGS, under a timeout of
 #                         $mpi_timeout s (default 300)
+#  small_gpt_spec NAME STEPS
+#                         NAME.json: a 2-layer, 32-wide GPT on corpus.txt, batch 8,
+#                         SGD, metrics in NAME/metrics.jsonl, weights in NAME/
+#  same_as_mpirun LABEL DIR STEPS
+#                         `mpirun -np 4 $IGNIS train` of small_gpt_spec mpi STEPS: DIR's losses and final weights ($CMP) within
+#                         1e-5 of it; says it is skipped where mpirun is missing
 #  coordinator_on_free_port STATE ARGS...
 #                         `$IGNIS coordinator` on a free loopback port (5 tries),
 #                         logging to coord.log: sets $endpoint and $coord, adds it
@@ -93,6 +99,33 @@ mpirun_env() {
     export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 }
 mpi() { local np=$1; shift; timeout -k 5 "${mpi_timeout:-300}" mpirun -np "$np" --bind-to none "$@"; }
+
+small_gpt_spec() {
+    cat > "$1.json" <<JSON
+{"name": "$1",
+ "model": {"type": "gpt", "n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32},
+ "data": {"format": "text", "train": "corpus.txt"},
+ "train": {"batch_size": 8, "steps": $2},
+ "optimizer": {"name": "sgd", "lr": 3e-3, "momentum": 0.9},
+ "eval": {"batches": 1},
+ "log": {"interval": 1, "metrics": "$1/metrics.jsonl"},
+ "output": "$1/model.safetensors"}
+JSON
+}
+
+same_as_mpirun() {
+    local label=$1 dir=$2 steps=$3 out
+    if ! command -v mpirun > /dev/null; then
+        echo "mpirun not found: the comparison with mpirun -np 4 is skipped"
+        return 0
+    fi
+    small_gpt_spec mpi "$steps"
+    mpi 4 "$IGNIS" train mpi.json --quiet > mpi.log 2>&1 || { tail -5 mpi.log; bad "mpirun run failed"; }
+    check "$label: the losses of mpirun -np 4 (1e-5)" "same_losses $dir/metrics.jsonl mpi/metrics.jsonl"
+    if out=$("$CMP" "$dir/model.safetensors" mpi/model.safetensors 1e-5); then
+        ok "$label: the final weights of mpirun -np 4: $out"
+    else bad "$label: the final weights differ from mpirun -np 4: $out"; fi
+}
 
 coordinator_on_free_port() {
     local state=$1 try; shift

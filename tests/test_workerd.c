@@ -589,7 +589,8 @@ static void rank_logs_are_forwarded_from_the_acknowledged_size(void **state) {
     assert_int_equal(field(m.body, "job"), 5);
     ig_proto_msg_clear(&m);
     send_msg(IG_MSG_ERROR,
-             json_pack("{s:s, s:s}", "code", "IG_ERR_INVALID", "message", "LOG_DATA: job 5: no such job"));
+             json_pack("{s:s, s:s, s:s}", "code", "IG_ERR_INVALID", "message", "LOG_DATA: job 5: no such job",
+                       "request", "LOG_DATA"));
     wait_for_text(path_of("worker.log"), "refused its log (LOG_DATA: job 5: no such job)", 3000);
     for (double end = now_ms() + 1500; now_ms() < end;) { /* neither LOG_DATA (job 4: done) nor HELLO */
         if (ig_proto_recv(router, true, 100, &m)) continue;

@@ -344,8 +344,9 @@ static void handle(wd *w, const ig_proto_msg *m) {
     case IG_MSG_ERROR:
     {
         const char *code = json_string_value(json_object_get(m->body, "code")),
-                   *text = json_string_value(json_object_get(m->body, "message"));
-        if (!strncmp(text, "LOG_DATA:", 9)) {
+                   *text = json_string_value(json_object_get(m->body, "message")),
+                   *request = json_string_value(json_object_get(m->body, "request"));
+        if (request && !strcmp(request, "LOG_DATA")) {
             lf_refused(w->logs, text);
             break;
         }

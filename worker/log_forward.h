@@ -55,7 +55,7 @@ void lf_online(lf *f, int64_t worker);
 void lf_offline(lf *f);
 /* A LOG_ACK body from the coordinator. */
 void lf_acked(lf *f, const json_t *ack);
-/* An ERROR that answers a LOG_DATA ("LOG_DATA: ..."). */
+/* An ERROR that answers a LOG_DATA (its `request` is LOG_DATA); message: its text. */
 void lf_refused(lf *f, const char *message);
 
 #endif

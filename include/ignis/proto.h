@@ -134,7 +134,8 @@ ig_status ig_proto_b64_decode(const char *s, size_t len, void *out, size_t cap, 
  * recv: receives one whole message (router: the first frame is the identity,
  * copied into out->peer) and decodes it. IG_ERR_FORMAT means a message was
  * consumed but is malformed: out->peer tells whom to answer (reply_error).
- * reply_error: sends ERROR {code, message} to the sender of req. */
+ * reply_error: sends ERROR {code, message, request} to the sender of req
+ * (request: the name of req's type, when its header could be read). */
 ig_status ig_proto_send(void *sock, const void *peer, size_t peer_size, ig_msg_type type,
                         const json_t *body, int timeout_ms);
 ig_status ig_proto_recv(void *sock, bool router, int timeout_ms, ig_proto_msg *out);
