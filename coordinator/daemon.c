@@ -553,17 +553,18 @@ static void on_submit(coordd *d, const ig_proto_msg *m) {
     free(text);
 }
 
-static json_t *job_json(coordd *d, const ig__coord_job *j) {
+/* j's STATUS_REPLY entry; head and free_slots (the queue's head and the free
+ * slots, looked up once per STATUS) say why a waiting job waits. */
+static json_t *job_json(coordd *d, const ig__coord_job *j, const ig__coord_job *head, int64_t free_slots) {
     char reason[IG_COORD_REASON_MAX + 96];
     snprintf(reason, sizeof reason, "%s", j->reason);
     if (j->state == IG_JOB_QUEUED || j->state == IG_JOB_RESTARTING) { /* why it waits, as it stands now */
-        const ig__coord_job *head = ig__coord_queue_head(d->c);
         size_t n = strlen(reason);
         if (head && head != j)
             snprintf(reason + n, sizeof reason - n, "; in the queue behind job %lld", (long long)head->id);
         else
             snprintf(reason + n, sizeof reason - n, "; waiting for %d free slots (%lld now)",
-                     ig__coord_min_world(j), (long long)ig__coord_free_slots(d->c));
+                     ig__coord_min_world(j), (long long)free_slots);
     }
     json_t *o = json_pack("{s:I, s:s, s:s, s:I}", "job", (json_int_t)j->id, "state", ig__job_state_name(j->state),
                           "reason", reason, "attempt", (json_int_t)j->attempt);
@@ -586,15 +587,18 @@ static json_t *job_json(coordd *d, const ig__coord_job *j) {
 
 static void on_status(coordd *d, const ig_proto_msg *m) {
     json_t *jobs = json_array();
+    const ig__coord_job *head = ig__coord_queue_head(d->c);
+    int64_t free_slots = ig__coord_free_slots(d->c);
     if (FIELD(m, "job")) {
         ig__coord_job *j = want_job(d, m);
         if (!j) {
             json_decref(jobs);
             return;
         }
-        json_array_append_new(jobs, job_json(d, j));
+        json_array_append_new(jobs, job_json(d, j, head, free_slots));
     } else {
-        for (int64_t k = 0; k < d->c->njobs; k++) json_array_append_new(jobs, job_json(d, &d->c->jobs[k]));
+        for (int64_t k = 0; k < d->c->njobs; k++)
+            json_array_append_new(jobs, job_json(d, &d->c->jobs[k], head, free_slots));
     }
     json_t *body = json_pack("{s:o}", "jobs", jobs);
     if (ig_proto_send(d->sock, m->peer, m->peer_size, IG_MSG_STATUS_REPLY, body, 0))
